@@ -1,0 +1,39 @@
+"""Per-tutor windowed performance metrics (PRD tutor_performance_metrics)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tutorpulse.db.base import Base, TimestampMixin
+from tutorpulse.db.types import JSONType
+
+
+class TutorPerformanceMetric(TimestampMixin, Base):
+    __tablename__ = "tutor_performance_metrics"
+
+    metric_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tutor_id: Mapped[str] = mapped_column(
+        ForeignKey("tutors.tutor_id", ondelete="CASCADE"), nullable=False
+    )
+    calculation_date: Mapped[date] = mapped_column(Date, nullable=False)
+    window_days: Mapped[int] = mapped_column(Integer, nullable=False)
+    sessions_completed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    avg_rating: Mapped[float | None] = mapped_column(Float, nullable=True)
+    first_session_success_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reschedule_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    no_show_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    no_show_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    engagement_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    learning_objectives_met_pct: Mapped[float | None] = mapped_column(Float, nullable=True)
+    response_time_avg_minutes: Mapped[float | None] = mapped_column(Float, nullable=True)
+    performance_tier: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+
+    __table_args__ = (
+        UniqueConstraint("tutor_id", "calculation_date", "window_days", name="uq_metric_window"),
+        Index("ix_metrics_date_window", "calculation_date", "window_days"),
+    )

@@ -1,0 +1,56 @@
+"""Churn predictions and the model registry."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tutorpulse.db.base import Base, TimestampMixin
+from tutorpulse.db.types import JSONType, UTCDateTime
+
+
+class ChurnPrediction(TimestampMixin, Base):
+    __tablename__ = "churn_predictions"
+
+    prediction_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tutor_id: Mapped[str] = mapped_column(
+        ForeignKey("tutors.tutor_id", ondelete="CASCADE"), nullable=False
+    )
+    prediction_date: Mapped[date] = mapped_column(Date, nullable=False)
+    churn_score: Mapped[int] = mapped_column(Integer, nullable=False)
+    risk_level: Mapped[str] = mapped_column(String(16), nullable=False)
+    score_source: Mapped[str] = mapped_column(String(16), nullable=False)
+    window_1day_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    window_7day_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    window_30day_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    window_90day_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    contributing_factors: Mapped[dict[str, Any]] = mapped_column(
+        JSONType, nullable=False, default=dict
+    )
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("tutor_id", "prediction_date", name="uq_prediction_day"),
+        Index("ix_predictions_date_score", "prediction_date", "churn_score"),
+    )
+
+
+class ModelVersion(TimestampMixin, Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    model_kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="challenger")
+    artifact_path: Mapped[str] = mapped_column(String(500), nullable=False)
+    data_start: Mapped[date | None] = mapped_column(Date, nullable=True)
+    data_end: Mapped[date | None] = mapped_column(Date, nullable=True)
+    features: Mapped[list[str]] = mapped_column(JSONType, nullable=False, default=list)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+    trained_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_model_versions_kind_status", "model_kind", "status"),)
