@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import MetaData, func
+from sqlalchemy import MetaData, Table, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tutorpulse.db.types import UTCDateTime
@@ -32,3 +33,8 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), server_default=func.now(), onupdate=func.now(), nullable=False
     )
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class (for bulk statements)."""
+    return cast(Table, model.__table__)

@@ -1,0 +1,146 @@
+"""The ``tutorpulse`` command line (DESIGN.md §4). Exit codes: 0 ok, 1 error, 2 usage."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from tutorpulse.config import Settings
+from tutorpulse.db.engine import make_engine, make_session_factory
+from tutorpulse.db.migrate import current_revision, head_revision, upgrade
+from tutorpulse.errors import TutorpulseError
+from tutorpulse.ingest.cli import import_command
+
+app = typer.Typer(
+    name="tutorpulse",
+    help="Tutor performance evaluation and retention: metrics, churn risk, interventions.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise TutorpulseError(
+            f"invalid settings{' (' + where + ')' if where else ''}: {first['msg']}"
+        ) from exc
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Apply database migrations to TUTORPULSE_DATABASE_URL."""
+    settings = load_settings()
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine, revision)
+    console.print(f"database at revision {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's current migration revision."""
+    settings = load_settings()
+    engine = make_engine(settings.effective_database_url)
+    typer.echo(current_revision(engine) or "(empty database)")
+
+
+app.command("import")(import_command)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the web app (API and UI)."""
+    import uvicorn
+
+    from tutorpulse.api.app import create_app
+
+    settings = load_settings()
+    engine = make_engine(settings.effective_database_url)
+    require_migrated(engine)
+    application = create_app(settings, session_factory=make_session_factory(engine))
+    bind_host, bind_port = host or settings.host, port or settings.port
+    console.print(f"tutorpulse listening on http://{bind_host}:{bind_port}  (API docs: /docs)")
+    uvicorn.run(application, host=bind_host, port=bind_port, log_level="info")
+
+
+@app.command()
+def demo(
+    port: Annotated[int | None, typer.Option(help="Port for the web app.")] = None,
+    serve_app: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the web app after loading data.")
+    ] = True,
+) -> None:
+    """Embedded SQLite demo: migrate, load the sample data, start the web app."""
+    from tutorpulse.demo import run_demo
+
+    run_demo(settings=load_settings(), port=port, serve_app=serve_app, console=console)
+
+
+def require_migrated(engine: object) -> None:
+    from sqlalchemy import Engine
+
+    assert isinstance(engine, Engine)
+    if current_revision(engine) != head_revision():
+        raise TutorpulseError(
+            "the database schema is not up to date: run `tutorpulse db upgrade` first"
+        )
+
+
+def _register_optional_commands() -> None:
+    try:
+        from tutorpulse.simulator.cli import register
+    except ImportError:
+        return
+    register(app)
+
+
+_register_optional_commands()
+
+
+def main() -> None:
+    try:
+        result = app(standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):
+        console.print("aborted")
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except TutorpulseError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except (OperationalError, ProgrammingError) as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        console.print(
+            f"[red]error:[/red] database: {escape(reason)}", highlight=False, soft_wrap=True
+        )
+        sys.exit(1)
+    except Exception as exc:  # the click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
