@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from tutorpulse.ingest.files import import_directory, plan_directory
 from tutorpulse.ingest.rows import TABLES
-from tutorpulse.ingest.service import ImportReport
 from tutorpulse.ingest.schemas import ID_FIELDS
+from tutorpulse.ingest.service import ImportReport
 
 from ..conftest import NOW
 

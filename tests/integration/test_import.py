@@ -87,9 +87,7 @@ def test_dangling_references_are_rejected_with_reason(db: Session, tmp_path: Pat
     assert report.counts["sessions"].inserted == 1
     assert report.counts["feedback"].inserted == 1
     assert report.counts["tutor_events"].inserted == 1
-    stored = db.scalar(
-        select(func.count()).where(RejectedRecord.batch_id == report.batch_id)
-    )
+    stored = db.scalar(select(func.count()).where(RejectedRecord.batch_id == report.batch_id))
     assert stored == 5
     line = db.scalar(select(RejectedRecord.line).where(RejectedRecord.record_id == "x2"))
     assert line == 2
@@ -125,9 +123,7 @@ def test_scheduled_booking_then_outcome_is_an_update(db: Session, tmp_path: Path
     assert report.rejections[0].field == "status"
 
 
-def test_same_id_with_different_immutable_content_is_rejected(
-    db: Session, tmp_path: Path
-) -> None:
+def test_same_id_with_different_immutable_content_is_rejected(db: Session, tmp_path: Path) -> None:
     write_jsonl(tmp_path / "tutors.jsonl", [tutor()])
     write_jsonl(tmp_path / "students.jsonl", [student(), student("s2")])
     write_jsonl(tmp_path / "sessions.jsonl", [session("x1")])
@@ -137,7 +133,9 @@ def test_same_id_with_different_immutable_content_is_rejected(
     report = run_import(db, tmp_path)
     assert report.counts["sessions"].rejected == 1
     rejection = report.rejections[0]
-    assert rejection.field == "student_id" and "conflicts with the stored record" in rejection.reason
+    assert (
+        rejection.field == "student_id" and "conflicts with the stored record" in rejection.reason
+    )
     assert report.counts["tutors"].updated == 1  # location is mutable
     stored = db.get(Tutor, "t1")
     assert stored is not None and stored.location == "Paris, FR"

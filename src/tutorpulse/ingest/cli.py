@@ -125,7 +125,7 @@ def _print_report(console: Console, report: ImportReport, source: str, elapsed: 
         f"in {elapsed:.1f}s ({total / max(elapsed, 1e-6):,.0f} records/s)"
     )
     for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     for rejection in report.rejections[:REJECTS_SHOWN]:
         console.print(
             f"[red]rejected[/red] {rejection.kind} {rejection.describe()}", highlight=False
