@@ -127,9 +127,8 @@ def _print_report(console: Console, report: ImportReport, source: str, elapsed: 
     for note in report.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     for rejection in report.rejections[:REJECTS_SHOWN]:
-        console.print(
-            f"[red]rejected[/red] {rejection.kind} {rejection.describe()}", highlight=False
-        )
+        line = escape(f"{rejection.kind} {rejection.describe()}")
+        console.print(f"[red]rejected[/red] {line}", highlight=False, soft_wrap=True)
     hidden = report.total_rejected - min(len(report.rejections), REJECTS_SHOWN)
     if hidden > 0:
         console.print(
