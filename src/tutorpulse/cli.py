@@ -116,13 +116,12 @@ _register_optional_commands()
 
 
 def main() -> None:
+    # Click handles usage errors (exit 2) and --help itself; expected failures end here.
     try:
-        result = app(standalone_mode=False)
-    except (typer.Abort, KeyboardInterrupt):
+        app()
+    except KeyboardInterrupt:
         console.print("aborted")
         sys.exit(1)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
     except TutorpulseError as exc:
         console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
@@ -132,14 +131,6 @@ def main() -> None:
             f"[red]error:[/red] database: {escape(reason)}", highlight=False, soft_wrap=True
         )
         sys.exit(1)
-    except Exception as exc:  # the click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
-    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":
