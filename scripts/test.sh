@@ -8,8 +8,10 @@ python3 -m venv .venv
   | grep -v "is ignored: it is neither a file nor a directory" || true
 .venv/bin/python -c "import tutorpulse" # fails loudly if the install above did not work
 
-.venv/bin/ruff check src tests benchmarks
-.venv/bin/ruff format --check src tests benchmarks
+lint_paths=(src tests)
+[ -d benchmarks ] && lint_paths+=(benchmarks)
+.venv/bin/ruff check "${lint_paths[@]}"
+.venv/bin/ruff format --check "${lint_paths[@]}"
 .venv/bin/mypy src
 
 .venv/bin/pytest -p no:cacheprovider "$@"
