@@ -16,6 +16,7 @@ from tutorpulse.db.engine import make_engine, make_session_factory
 from tutorpulse.db.migrate import current_revision, head_revision, upgrade
 from tutorpulse.errors import TutorpulseError
 from tutorpulse.ingest.cli import import_command
+from tutorpulse.pipeline.cli import pipeline_app
 
 app = typer.Typer(
     name="tutorpulse",
@@ -60,6 +61,7 @@ def db_current() -> None:
 
 
 app.command("import")(import_command)
+app.add_typer(pipeline_app, name="pipeline")
 
 
 @app.command()

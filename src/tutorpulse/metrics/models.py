@@ -37,3 +37,46 @@ class TutorPerformanceMetric(TimestampMixin, Base):
         UniqueConstraint("tutor_id", "calculation_date", "window_days", name="uq_metric_window"),
         Index("ix_metrics_date_window", "calculation_date", "window_days"),
     )
+
+
+class TutorFlag(TimestampMixin, Base):
+    """A red flag or retention pattern: when it was raised, on what evidence, when it cleared."""
+
+    __tablename__ = "tutor_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tutor_id: Mapped[str] = mapped_column(
+        ForeignKey("tutors.tutor_id", ondelete="CASCADE"), nullable=False
+    )
+    flag_type: Mapped[str] = mapped_column(String(40), nullable=False)
+    category: Mapped[str] = mapped_column(String(16), nullable=False)
+    raised_on: Mapped[date] = mapped_column(Date, nullable=False)
+    last_seen_on: Mapped[date] = mapped_column(Date, nullable=False)
+    cleared_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False, default=dict)
+
+    __table_args__ = (
+        Index("ix_tutor_flags_tutor_type", "tutor_id", "flag_type", "cleared_on"),
+        Index("ix_tutor_flags_open", "cleared_on", "flag_type"),
+    )
+
+
+class TierChange(Base):
+    """Tier history: every change with its reason, and the monthly review of each tutor."""
+
+    __tablename__ = "tier_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tutor_id: Mapped[str] = mapped_column(
+        ForeignKey("tutors.tutor_id", ondelete="CASCADE"), nullable=False
+    )
+    changed_on: Mapped[date] = mapped_column(Date, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    from_tier: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_tier: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("tutor_id", "changed_on", "kind", name="uq_tier_change_day"),
+        Index("ix_tier_changes_tutor_day", "tutor_id", "changed_on"),
+    )

@@ -33,7 +33,9 @@ class ChurnPrediction(TimestampMixin, Base):
     model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
-        UniqueConstraint("tutor_id", "prediction_date", name="uq_prediction_day"),
+        UniqueConstraint(
+            "tutor_id", "prediction_date", "score_source", name="uq_prediction_day_source"
+        ),
         Index("ix_predictions_date_score", "prediction_date", "churn_score"),
     )
 

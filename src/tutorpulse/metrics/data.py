@@ -1,0 +1,225 @@
+"""Point-in-time market data as columnar frames: the one input of metrics, flags and features.
+
+``load_market_data`` reads what the database holds up to the end of a day (timestamps strictly
+before the next midnight UTC) so that every computation built on it is as-of correct; the same
+frames serve one day (the pipeline) or many (training features).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import orjson
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+from tutorpulse.marketplace.models import StudentFeedback, Tutor, TutorEvent, TutoringSession
+
+# How far back one as-of computation looks, per kind: events cover the longest window (90
+# days, which includes the 28-day baselines of the trends); sessions add enough history for
+# "mean of the last 30 rated sessions"; feedback signals look back 30 days.
+LOOKBACK_DAYS = 120
+EVENT_LOOKBACK_DAYS = 91
+FEEDBACK_LOOKBACK_DAYS = 31
+
+
+def day_end(day: date) -> datetime:
+    """The first instant after ``day`` (UTC): data "as of day" is strictly before it."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Frames of tutors, sessions, feedback and events (UTC ``datetime64`` columns)."""
+
+    tutors: pd.DataFrame
+    sessions: pd.DataFrame
+    feedback: pd.DataFrame
+    events: pd.DataFrame
+
+    def until(self, moment: datetime) -> MarketData:
+        """Only what happened strictly before ``moment`` (removes the future)."""
+        stamp = pd.Timestamp(moment)
+        return MarketData(
+            tutors=self.tutors[self.tutors["onboarding_date"] < stamp],
+            sessions=self.sessions[self.sessions["scheduled_start"] < stamp],
+            feedback=self.feedback[self.feedback["submitted_at"] < stamp],
+            events=self.events[self.events["event_timestamp"] < stamp],
+        )
+
+
+SESSION_COLUMNS = (
+    "session_id",
+    "tutor_id",
+    "student_id",
+    "session_number",
+    "scheduled_start",
+    "status",
+    "no_show",
+    "tutor_initiated_reschedule",
+    "late_start_minutes",
+    "engagement_score",
+    "student_rating",
+    "learning_objectives_met",
+    "technical_issues",
+    "subject",
+    "session_type",
+)
+FEEDBACK_COLUMNS = (
+    "tutor_id",
+    "session_id",
+    "submitted_at",
+    "overall_rating",
+    "is_first_session",
+    "would_recommend",
+    "would_work_again",
+    "subject_knowledge_rating",
+)
+EVENT_COLUMNS = (
+    "tutor_id",
+    "event_type",
+    "event_timestamp",
+    "initiated_by",
+    "hours_notice",
+    "response_minutes",
+    "prep_minutes",
+    "hours_before",
+    "hours_after",
+)
+TUTOR_COLUMNS = ("tutor_id", "onboarding_date", "baseline_sessions_per_week", "subjects", "source")
+
+
+def load_market_data(
+    db: Session,
+    *,
+    as_of: date,
+    lookback_days: int = LOOKBACK_DAYS,
+    tutor_ids: list[str] | None = None,
+    source: str | None = None,
+) -> MarketData:
+    """What one as-of computation needs, up to the end of ``as_of``."""
+    end = day_end(as_of)
+    return load_market_range(
+        db,
+        start=day_start(as_of - timedelta(days=lookback_days)),
+        end=end,
+        tutor_ids=tutor_ids,
+        source=source,
+        event_start=day_start(as_of - timedelta(days=min(lookback_days, EVENT_LOOKBACK_DAYS))),
+        feedback_start=day_start(
+            as_of - timedelta(days=min(lookback_days, FEEDBACK_LOOKBACK_DAYS))
+        ),
+    )
+
+
+def load_market_range(
+    db: Session,
+    *,
+    start: datetime,
+    end: datetime,
+    tutor_ids: list[str] | None = None,
+    source: str | None = None,
+    event_start: datetime | None = None,
+    feedback_start: datetime | None = None,
+) -> MarketData:
+    """Everything in [start, end); events and feedback may start later (less to read)."""
+    event_start = max(start, event_start or start)
+    feedback_start = max(start, feedback_start or start)
+    tutor_query = select(
+        Tutor.tutor_id,
+        Tutor.onboarding_date,
+        Tutor.baseline_sessions_per_week,
+        Tutor.subjects,
+        Tutor.source,
+    ).where(Tutor.onboarding_date < end.date())
+    session_query = select(*(getattr(TutoringSession, c) for c in SESSION_COLUMNS)).where(
+        TutoringSession.scheduled_start >= start, TutoringSession.scheduled_start < end
+    )
+    feedback_query = select(*(getattr(StudentFeedback, c) for c in FEEDBACK_COLUMNS)).where(
+        StudentFeedback.submitted_at >= feedback_start, StudentFeedback.submitted_at < end
+    )
+    meta = TutorEvent.event_metadata
+    event_query = select(
+        TutorEvent.tutor_id,
+        TutorEvent.event_type,
+        TutorEvent.event_timestamp,
+        meta["initiated_by"].as_string(),
+        meta["hours_notice"].as_float(),
+        meta["response_minutes"].as_float(),
+        meta["minutes"].as_float(),
+        meta["weekly_hours_before"].as_float(),
+        meta["weekly_hours_after"].as_float(),
+    ).where(TutorEvent.event_timestamp >= event_start, TutorEvent.event_timestamp < end)
+    if tutor_ids is not None:
+        tutor_query = tutor_query.where(Tutor.tutor_id.in_(tutor_ids))
+        session_query = session_query.where(TutoringSession.tutor_id.in_(tutor_ids))
+        feedback_query = feedback_query.where(StudentFeedback.tutor_id.in_(tutor_ids))
+        event_query = event_query.where(TutorEvent.tutor_id.in_(tutor_ids))
+    if source is not None:
+        tutor_query = tutor_query.where(Tutor.source == source)
+        session_query = session_query.where(TutoringSession.source == source)
+        feedback_query = feedback_query.where(StudentFeedback.source == source)
+        event_query = event_query.where(TutorEvent.source == source)
+
+    return market_data(
+        tutors=_frame(db, tutor_query, TUTOR_COLUMNS),
+        sessions=_frame(db, session_query, SESSION_COLUMNS),
+        feedback=_frame(db, feedback_query, FEEDBACK_COLUMNS),
+        events=_frame(db, event_query, EVENT_COLUMNS),
+    )
+
+
+def market_data(
+    *, tutors: pd.DataFrame, sessions: pd.DataFrame, feedback: pd.DataFrame, events: pd.DataFrame
+) -> MarketData:
+    """Give raw frames (from the database or built by hand) the dtypes the metrics expect."""
+    tutors["onboarding_date"] = pd.to_datetime(tutors["onboarding_date"]).dt.tz_localize(UTC)
+    tutors["subjects"] = tutors["subjects"].map(_json_list)
+    tutors["baseline_sessions_per_week"] = tutors["baseline_sessions_per_week"].astype(float)
+    _to_utc(sessions, "scheduled_start")
+    for column in (
+        "no_show",
+        "tutor_initiated_reschedule",
+        "learning_objectives_met",
+        "technical_issues",
+    ):
+        sessions[column] = sessions[column].astype("boolean")
+    for column in ("late_start_minutes", "engagement_score", "student_rating"):
+        sessions[column] = sessions[column].astype(float)
+    _to_utc(feedback, "submitted_at")
+    _to_utc(events, "event_timestamp")
+    for column in EVENT_COLUMNS[4:]:
+        events[column] = events[column].astype(float)
+    return MarketData(tutors=tutors, sessions=sessions, feedback=feedback, events=events)
+
+
+def _frame(db: Session, query: Executable, columns: tuple[str, ...]) -> pd.DataFrame:
+    # Plain driver tuples: building a Row per record costs more than the query itself on
+    # hundreds of thousands of rows. The columns needing conversion are converted per column.
+    result = db.connection().execute(query)
+    try:
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+    finally:
+        result.close()
+    return pd.DataFrame.from_records(rows, columns=list(columns))
+
+
+def _json_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        decoded = orjson.loads(value)
+        return list(decoded) if isinstance(decoded, list) else []
+    return list(value or [])
+
+
+def _to_utc(frame: pd.DataFrame, column: str) -> None:
+    frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    if frame[column].dtype != "datetime64[ns, UTC]":
+        frame[column] = frame[column].astype("datetime64[ns, UTC]")

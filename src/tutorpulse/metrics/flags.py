@@ -1,0 +1,164 @@
+"""Red-flag thresholds (PRD 2.1) and retention patterns (PRD 3.3), from the metric frame.
+
+A threshold flag needs its minimum sample size: "not enough data" never raises a red flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tutorpulse.metrics.compute import (
+    MIN_DUE_SESSIONS,
+    MIN_FIRST_SESSIONS,
+    MIN_NO_SHOW_BASE,
+    MIN_RATED,
+)
+
+HIGH_RESCHEDULES_PER_WEEK = 3
+LOGIN_DECLINE = 0.30
+NO_SHOW_MISSED_SESSIONS = 2
+POOR_FIRST_SESSIONS = 2
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    code: str
+    label: str
+    value: Callable[[pd.DataFrame], pd.Series]
+    enough: Callable[[pd.DataFrame], pd.Series]
+    breached: Callable[[pd.Series], pd.Series]
+    threshold: str
+
+
+def _rate(numerator: str, denominator: str) -> Callable[[pd.DataFrame], pd.Series]:
+    return lambda f: f[numerator] / f[denominator].where(f[denominator] > 0)
+
+
+def _at_least(column: str, minimum: int) -> Callable[[pd.DataFrame], pd.Series]:
+    return lambda f: f[column] >= minimum
+
+
+THRESHOLD_RULES: tuple[ThresholdRule, ...] = (
+    ThresholdRule(
+        "low_rating",
+        "Session rating average below 3.5",
+        lambda f: f["rating_last30"],
+        _at_least("rating_last30_n", MIN_RATED),
+        lambda v: v < 3.5,
+        "< 3.5",
+    ),
+    ThresholdRule(
+        "low_first_session_success",
+        "First-session success below 70%",
+        _rate("w30_first_success_count", "w30_first_rated_n"),
+        _at_least("w30_first_rated_n", MIN_FIRST_SESSIONS),
+        lambda v: v < 0.70,
+        "< 70%",
+    ),
+    ThresholdRule(
+        "high_reschedule_rate",
+        "Reschedule rate above 15%",
+        _rate("w30_reschedule_count", "w30_due_count"),
+        _at_least("w30_due_count", MIN_DUE_SESSIONS),
+        lambda v: v > 0.15,
+        "> 15%",
+    ),
+    ThresholdRule(
+        "high_no_show_rate",
+        "No-show rate above 5%",
+        _rate("w30_no_show_count", "w30_due_count"),
+        _at_least("w30_due_count", MIN_NO_SHOW_BASE),
+        lambda v: v > 0.05,
+        "> 5%",
+    ),
+    ThresholdRule(
+        "low_engagement",
+        "Engagement below 60%",
+        lambda f: f["w30_engagement_score"],
+        lambda f: f["w30_engagement_score"].notna(),
+        lambda v: v < 60,
+        "< 60%",
+    ),
+    ThresholdRule(
+        "low_objectives_met",
+        "Learning objectives met below 80%",
+        _rate("w30_objectives_met_count", "w30_held_n"),
+        _at_least("w30_held_n", MIN_DUE_SESSIONS),
+        lambda v: v < 0.80,
+        "< 80%",
+    ),
+)
+
+PATTERN_LABELS = {
+    "poor_first_session": "Poor first-session experience",
+    "high_rescheduling": "High rescheduling",
+    "no_show_risk": "No-show risk",
+    "engagement_decline": "Engagement decline",
+}
+PATTERN_BONUS = {"poor_first_session": 15, "high_rescheduling": 20, "no_show_risk": 25}
+
+
+def threshold_flags(frame: pd.DataFrame) -> pd.DataFrame:
+    """Boolean column per threshold rule (False when there is not enough data)."""
+    result = pd.DataFrame(index=frame.index)
+    for rule in THRESHOLD_RULES:
+        value = rule.value(frame)
+        result[rule.code] = (rule.enough(frame) & rule.breached(value).fillna(False)).astype(bool)
+    return result
+
+
+def reschedules_last_week(frame: pd.DataFrame) -> pd.Series:
+    # Reschedule events and flagged sessions each undercount when a feed lacks the other.
+    return frame[["w7_reschedule_request_count", "w7_reschedule_count"]].max(axis=1)
+
+
+def pattern_flags(frame: pd.DataFrame) -> pd.DataFrame:
+    result = pd.DataFrame(index=frame.index)
+    # One poor first session can be noise (a quarter of all first sessions go badly); a
+    # student's explicit negative answer, or a repeated pattern, is a signal.
+    result["poor_first_session"] = (
+        (frame["first_session_negative_feedback_30d_count"] > 0)
+        | (frame["first_session_poor_30d_count"] >= POOR_FIRST_SESSIONS)
+        | (frame["first_session_no_follow_up_30d_count"] >= POOR_FIRST_SESSIONS)
+    )
+    result["high_rescheduling"] = reschedules_last_week(frame) > HIGH_RESCHEDULES_PER_WEEK
+    login_decline = frame["login_decline"].fillna(0)
+    result["no_show_risk"] = (frame["no_show_14d_count"] > 0) | (
+        (login_decline > LOGIN_DECLINE) & (frame["w30_no_show_count"] > NO_SHOW_MISSED_SESSIONS)
+    )
+    result["engagement_decline"] = login_decline >= LOGIN_DECLINE
+    return result.astype(bool)
+
+
+def pattern_evidence(frame: pd.DataFrame, tutor_id: str, code: str) -> dict[str, float | int]:
+    row = frame.loc[tutor_id]
+    keys: tuple[str, ...]
+    if code == "poor_first_session":
+        keys = (
+            "first_session_poor_30d_count",
+            "first_session_negative_feedback_30d_count",
+            "first_session_no_follow_up_30d_count",
+            "first_sessions_30d_n",
+        )
+    elif code == "high_rescheduling":
+        keys = (
+            "w7_reschedule_request_count",
+            "w7_reschedule_count",
+            "w7_short_notice_reschedule_count",
+        )
+    elif code == "no_show_risk":
+        keys = ("no_show_14d_count", "w30_no_show_count", "login_decline")
+    else:
+        keys = ("login_decline", "w7_login_count", "w30_login_count")
+    return {key: _plain(row[key]) for key in keys}
+
+
+def _plain(value: object) -> float | int:
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    number = float(value)  # type: ignore[arg-type]
+    return round(number, 4) if not np.isnan(number) else float("nan")

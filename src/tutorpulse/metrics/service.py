@@ -1,0 +1,313 @@
+"""Persisting one day's metrics, flags and tiers. Re-running a day replaces that day's rows."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.orm import Session
+
+from tutorpulse.db.base import table_of
+from tutorpulse.metrics.compute import (
+    MIN_DUE_SESSIONS,
+    MIN_FIRST_SESSIONS,
+    MIN_NO_SHOW_BASE,
+    MIN_RATED,
+    WINDOWS,
+    ratio,
+    wilson_interval,
+)
+from tutorpulse.metrics.flags import (
+    PATTERN_LABELS,
+    THRESHOLD_RULES,
+    pattern_evidence,
+)
+from tutorpulse.metrics.models import TierChange, TutorFlag, TutorPerformanceMetric
+
+ID_CHUNK = 900
+OVERALL_KEYS = (
+    "rating_last30",
+    "rating_last30_n",
+    "days_since_last_session",
+    "days_since_last_login",
+    "sessions_trend",
+    "login_decline",
+    "no_show_14d_count",
+    "availability_hours_current",
+    "availability_change_pct",
+    "tenure_days",
+    "first_sessions_30d_n",
+    "first_session_poor_30d_count",
+    "first_session_negative_feedback_30d_count",
+    "first_session_no_follow_up_30d_count",
+)
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe Python value: NaN/NA become None, numpy scalars become Python ones."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return None if math.isnan(number) else round(number, 4)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return value
+
+
+def chunked(items: list[str], size: int = ID_CHUNK) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def metric_rows(
+    frame: pd.DataFrame, tiers: pd.DataFrame, *, as_of: date
+) -> Iterable[dict[str, Any]]:
+    """One row per tutor and window; figures below their minimum sample are None."""
+    for tutor_id, row in frame.iterrows():
+        stored_tier = tiers.at[tutor_id, "tier"]
+        tier = stored_tier if isinstance(stored_tier, str) else None
+        overall = {key: plain(row[key]) for key in OVERALL_KEYS}
+        overall["composite_percentile"] = plain(tiers.at[tutor_id, "percentile"])
+        overall["tier_reason"] = tiers.at[tutor_id, "reason"]
+        for window in WINDOWS:
+            yield _window_row(str(tutor_id), row, window, as_of, tier, overall)
+
+
+def _window_row(
+    tutor_id: str,
+    row: pd.Series,
+    window: int,
+    as_of: date,
+    tier: str | None,
+    overall: dict[str, Any],
+) -> dict[str, Any]:
+    def get(name: str) -> Any:
+        return plain(row[f"w{window}_{name}"])
+
+    due, held = get("due_count"), get("held_n")
+    rated, first = get("rated_n"), get("first_rated_n")
+    first_success = ratio(get("first_success_count"), first)
+    no_show_rate = ratio(get("no_show_count"), due)
+    reschedule_rate = ratio(get("reschedule_count"), due)
+    objectives = ratio(get("objectives_met_count"), held)
+    details = {
+        "sample": {"due": due, "held": held, "rated": rated, "first_rated": first},
+        "enough_data": {
+            "avg_rating": rated >= MIN_RATED,
+            "first_session_success_rate": first >= MIN_FIRST_SESSIONS,
+            "reschedule_rate": due >= MIN_DUE_SESSIONS,
+            "no_show_rate": due >= MIN_NO_SHOW_BASE,
+            "learning_objectives_met_pct": held >= MIN_DUE_SESSIONS,
+        },
+        "raw": {
+            "avg_rating": get("avg_rating"),
+            "first_session_success_rate": first_success,
+            "reschedule_rate": reschedule_rate,
+            "no_show_rate": no_show_rate,
+            "learning_objectives_met_pct": objectives,
+        },
+        "interval95": {
+            "first_session_success_rate": wilson_interval(get("first_success_count"), first),
+            "no_show_rate": wilson_interval(get("no_show_count"), due),
+            "reschedule_rate": wilson_interval(get("reschedule_count"), due),
+            "learning_objectives_met_pct": wilson_interval(get("objectives_met_count"), held),
+        },
+        "logins": get("login_count"),
+        "prep_avg_minutes": get("prep_avg_minutes"),
+        "response_p95_minutes": get("response_p95_minutes"),
+        "response_n": get("response_n"),
+        "trainings_completed": get("training_count"),
+        "availability_changes_per_week": plain(get("availability_change_count") / (window / 7)),
+        "technical_issues_per_session": ratio(get("technical_issue_count"), held),
+        "late_starts": get("late_start_count"),
+        "reschedule_requests": get("reschedule_request_count"),
+        "short_notice_reschedules": get("short_notice_reschedule_count"),
+        "in_session_engagement": get("avg_engagement_in_session"),
+        "overall": overall,
+    }
+    enough = details["enough_data"]
+    return {
+        "tutor_id": tutor_id,
+        "calculation_date": as_of,
+        "window_days": window,
+        "sessions_completed": get("completed_count"),
+        "avg_rating": get("avg_rating") if enough["avg_rating"] else None,
+        "first_session_success_rate": first_success
+        if enough["first_session_success_rate"]
+        else None,
+        "reschedule_rate": reschedule_rate if enough["reschedule_rate"] else None,
+        "no_show_count": get("no_show_count"),
+        "no_show_rate": no_show_rate if enough["no_show_rate"] else None,
+        "engagement_score": get("engagement_score"),
+        "learning_objectives_met_pct": objectives
+        if enough["learning_objectives_met_pct"]
+        else None,
+        "response_time_avg_minutes": get("response_avg_minutes"),
+        "performance_tier": tier,
+        "details": details,
+    }
+
+
+def save_metrics(db: Session, *, frame: pd.DataFrame, tiers: pd.DataFrame, as_of: date) -> int:
+    tutor_ids = [str(t) for t in frame.index]
+    for part in chunked(tutor_ids):
+        db.execute(
+            delete(TutorPerformanceMetric).where(
+                TutorPerformanceMetric.calculation_date == as_of,
+                TutorPerformanceMetric.tutor_id.in_(part),
+            )
+        )
+    rows = list(metric_rows(frame, tiers, as_of=as_of))
+    if rows:
+        db.execute(table_of(TutorPerformanceMetric).insert(), rows)
+    return len(rows)
+
+
+def update_flags(
+    db: Session,
+    *,
+    frame: pd.DataFrame,
+    red_flags: pd.DataFrame,
+    patterns: pd.DataFrame,
+    as_of: date,
+) -> dict[str, int]:
+    """Raise new flags, refresh open ones, clear the ones whose condition no longer holds."""
+    tutor_ids = [str(t) for t in frame.index]
+    open_flags: dict[tuple[str, str], TutorFlag] = {}
+    for part in chunked(tutor_ids):
+        for flag in db.scalars(
+            select(TutorFlag).where(
+                TutorFlag.tutor_id.in_(part),
+                TutorFlag.cleared_on.is_(None),
+                TutorFlag.raised_on <= as_of,
+            )
+        ):
+            open_flags[(flag.tutor_id, flag.flag_type)] = flag
+    counts = {"raised": 0, "cleared": 0, "open": 0}
+    active = _active_flags(frame, red_flags, patterns)
+    for key, (category, evidence) in active.items():
+        existing = open_flags.pop(key, None)
+        if existing is None:
+            db.add(
+                TutorFlag(
+                    tutor_id=key[0],
+                    flag_type=key[1],
+                    category=category,
+                    raised_on=as_of,
+                    last_seen_on=as_of,
+                    evidence=evidence,
+                )
+            )
+            counts["raised"] += 1
+        else:
+            existing.last_seen_on = max(existing.last_seen_on, as_of)
+            existing.evidence = evidence
+        counts["open"] += 1
+    for flag in open_flags.values():
+        if flag.raised_on == as_of:
+            db.delete(flag)  # raised by an earlier run of this same day, no longer true
+        else:
+            flag.cleared_on = as_of
+            counts["cleared"] += 1
+    db.flush()
+    return counts
+
+
+def clear_flags_of_inactive(db: Session, *, active_tutor_ids: set[str], as_of: date) -> int:
+    """Close the open flags of tutors no longer active (their data has gone quiet)."""
+    stale = [
+        flag
+        for flag in db.scalars(
+            select(TutorFlag).where(TutorFlag.cleared_on.is_(None), TutorFlag.raised_on < as_of)
+        )
+        if flag.tutor_id not in active_tutor_ids
+    ]
+    for flag in stale:
+        flag.cleared_on = as_of
+    return len(stale)
+
+
+def _active_flags(
+    frame: pd.DataFrame, red_flags: pd.DataFrame, patterns: pd.DataFrame
+) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    active: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    rules = {rule.code: rule for rule in THRESHOLD_RULES}
+    for code in red_flags.columns:
+        values = rules[code].value(frame)
+        for tutor_id in red_flags.index[red_flags[code]]:
+            active[(str(tutor_id), code)] = (
+                "threshold",
+                {
+                    "label": rules[code].label,
+                    "value": plain(values[tutor_id]),
+                    "threshold": rules[code].threshold,
+                },
+            )
+    for code in patterns.columns:
+        for tutor_id in patterns.index[patterns[code]]:
+            evidence = {k: plain(v) for k, v in pattern_evidence(frame, tutor_id, code).items()}
+            active[(str(tutor_id), code)] = ("pattern", {"label": PATTERN_LABELS[code]} | evidence)
+    return active
+
+
+def record_tiers(db: Session, *, tiers: pd.DataFrame, as_of: date) -> int:
+    """Tier history: a row when a tutor's tier differs from the last one before this day."""
+    tutor_ids = [str(t) for t in tiers.index]
+    previous: dict[str, str | None] = {}
+    for part in chunked(tutor_ids):
+        db.execute(
+            delete(TierChange).where(TierChange.changed_on == as_of, TierChange.tutor_id.in_(part))
+        )
+        latest = (
+            select(TierChange.tutor_id, func.max(TierChange.changed_on).label("day"))
+            .where(
+                TierChange.tutor_id.in_(part),
+                TierChange.changed_on < as_of,
+                TierChange.kind == "change",
+            )
+            .group_by(TierChange.tutor_id)
+            .subquery()
+        )
+        query = select(TierChange.tutor_id, TierChange.to_tier).join(
+            latest,
+            and_(
+                TierChange.tutor_id == latest.c.tutor_id,
+                TierChange.changed_on == latest.c.day,
+                TierChange.kind == "change",
+            ),
+        )
+        previous.update({tid: tier for tid, tier in db.execute(query)})
+    rows: list[dict[str, Any]] = []
+    for tutor_id, row in tiers.iterrows():
+        tier = row["tier"]
+        before = previous.get(str(tutor_id))
+        if tier != before and (tier is not None or str(tutor_id) in previous):
+            rows.append(_tier_row(str(tutor_id), as_of, "change", before, tier, row["reason"]))
+        if as_of.day == 1 and tier is not None:
+            rows.append(
+                _tier_row(str(tutor_id), as_of, "monthly_review", before, tier, row["reason"])
+            )
+    if rows:
+        db.execute(table_of(TierChange).insert(), rows)
+    return len(rows)
+
+
+def _tier_row(
+    tutor_id: str, day: date, kind: str, before: str | None, after: str | None, reason: str
+) -> dict[str, Any]:
+    return {
+        "tutor_id": tutor_id,
+        "changed_on": day,
+        "kind": kind,
+        "from_tier": before,
+        "to_tier": after,
+        "reason": reason[:500],
+    }

@@ -1,0 +1,83 @@
+"""Performance tiers: PRD criteria combined with percentile ranks over a 30-day window.
+
+The composite is the mean percentile rank of six 30-day measures (rating, first-session
+success, engagement, objectives met; reschedule and no-show rates reversed). Then, in order:
+- At Risk: composite in the bottom 3%, or a critical churn score (> 75) with a composite in
+  the bottom 10%;
+- Needs Attention: composite in the bottom 15%, three or more red flags, or a critical churn
+  score;
+- Exemplary: composite in the top 10% with all metrics green (no red flag, no pattern);
+- Strong: composite in the top half with at most one red flag;
+- Developing: everyone else.
+A tutor with fewer than 5 due sessions in 30 days has no tier yet ("not enough data").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tutorpulse.metrics.compute import MIN_DUE_SESSIONS
+
+TIERS = ("Exemplary", "Strong", "Developing", "Needs Attention", "At Risk")
+TARGET_SHARES = {
+    "Exemplary": 0.10,
+    "Strong": 0.40,
+    "Developing": 0.35,
+    "Needs Attention": 0.12,
+    "At Risk": 0.03,
+}
+CRITICAL_SCORE = 76
+
+
+def composite_percentile(frame: pd.DataFrame) -> pd.Series:
+    due = frame["w30_due_count"].where(frame["w30_due_count"] > 0)
+    held = frame["w30_held_n"].where(frame["w30_held_n"] > 0)
+    first = frame["w30_first_rated_n"].where(frame["w30_first_rated_n"] > 0)
+    measures = pd.DataFrame(
+        {
+            "rating": frame["rating_last30"],
+            "first_success": frame["w30_first_success_count"] / first,
+            "engagement": frame["w30_engagement_score"],
+            "objectives": frame["w30_objectives_met_count"] / held,
+            "reschedule": -(frame["w30_reschedule_count"] / due),
+            "no_show": -(frame["w30_no_show_count"] / due),
+        }
+    )
+    # Unknown measures count as the median: missing data is neither praise nor blame.
+    ranks = measures.rank(pct=True).fillna(0.5)
+    return ranks.mean(axis=1).rank(pct=True)
+
+
+def assign_tiers(
+    frame: pd.DataFrame, red_flags: pd.DataFrame, patterns: pd.DataFrame, scores: pd.Series
+) -> pd.DataFrame:
+    eligible = frame["w30_due_count"] >= MIN_DUE_SESSIONS
+    percentile = pd.Series(np.nan, index=frame.index)
+    if eligible.any():
+        percentile[eligible] = composite_percentile(frame[eligible])
+    red_count = red_flags.sum(axis=1)
+    any_pattern = patterns.any(axis=1)
+
+    tier = pd.Series("Developing", index=frame.index, dtype=object)
+    tier[(percentile >= 0.50) & (red_count <= 1)] = "Strong"
+    tier[(percentile >= 0.90) & (red_count == 0) & ~any_pattern] = "Exemplary"
+    critical = scores >= CRITICAL_SCORE
+    tier[(red_count >= 3) | (percentile <= 0.15) | critical] = "Needs Attention"
+    tier[(percentile <= 0.03) | (critical & (percentile <= 0.10))] = "At Risk"
+    tier[~eligible] = None
+
+    reason = [
+        _reason(t, p, int(r), int(s))
+        for t, p, r, s in zip(tier, percentile, red_count, scores, strict=True)
+    ]
+    return pd.DataFrame({"tier": tier, "percentile": percentile, "reason": reason})
+
+
+def _reason(tier: str | None, percentile: float, red: int, score: int) -> str:
+    if tier is None:
+        return f"not enough data (fewer than {MIN_DUE_SESSIONS} sessions in 30 days)"
+    parts = [f"composite percentile {percentile * 100:.0f}", f"{red} red flag(s)"]
+    if score >= CRITICAL_SCORE:
+        parts.append(f"critical churn score {score}")
+    return ", ".join(parts)

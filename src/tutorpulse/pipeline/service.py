@@ -1,0 +1,165 @@
+"""The daily/incremental pipeline: metrics → flags → rule score → tiers, as of one day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import pandas as pd
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from tutorpulse.events import service as events
+from tutorpulse.events.models import DirtyTutor
+from tutorpulse.interventions.engine import run_engine
+from tutorpulse.metrics.compute import compute_metrics
+from tutorpulse.metrics.data import MarketData, load_market_data
+from tutorpulse.metrics.flags import pattern_flags, threshold_flags
+from tutorpulse.metrics.service import (
+    clear_flags_of_inactive,
+    record_tiers,
+    save_metrics,
+    update_flags,
+)
+from tutorpulse.metrics.tiers import TIERS, assign_tiers
+from tutorpulse.risk.rules import rule_scores
+from tutorpulse.risk.service import save_rule_scores
+
+INACTIVE_AFTER_DAYS = 90
+
+
+@dataclass
+class PipelineResult:
+    as_of: date
+    tutors: int
+    metric_rows: int
+    flags: dict[str, int]
+    interventions: dict[str, int] = field(default_factory=dict)
+    tier_counts: dict[str, int] = field(default_factory=dict)
+    risk_counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DayEvaluation:
+    """Everything computed for one day, before it is written anywhere."""
+
+    frame: pd.DataFrame
+    red_flags: pd.DataFrame
+    patterns: pd.DataFrame
+    scores: pd.DataFrame
+    tiers: pd.DataFrame
+
+
+def evaluate_day(
+    data: MarketData, *, as_of: date, tutor_ids: list[str] | None = None
+) -> DayEvaluation:
+    """Pure: the metrics, flags, rule scores and tiers of every active tutor as of a day."""
+    frame = compute_metrics(data, as_of=as_of, tutor_ids=tutor_ids)
+    frame = frame[_active(frame, data, as_of)]
+    red = threshold_flags(frame)
+    patterns = pattern_flags(frame)
+    scores = rule_scores(frame, patterns)
+    tiers = assign_tiers(frame, red, patterns, scores["score"])
+    return DayEvaluation(frame, red, patterns, scores, tiers)
+
+
+def _active(frame: pd.DataFrame, data: MarketData, as_of: date) -> pd.Series:
+    """Tutors still on the platform: recent activity or recent onboarding, no resignation."""
+    recent = (frame["w90_due_count"] > 0) | (frame["w90_login_count"] > 0)
+    recent |= frame["tenure_days"] < INACTIVE_AFTER_DAYS
+    resigned_events = data.events[data.events["event_type"] == "resignation"]
+    resigned_events = resigned_events[resigned_events["event_timestamp"].dt.date <= as_of]
+    resigned = frame.index.isin(set(resigned_events["tutor_id"]))
+    return recent & ~resigned
+
+
+def run_pipeline(
+    db: Session,
+    *,
+    as_of: date,
+    now: datetime,
+    tutor_ids: list[str] | None = None,
+    data: MarketData | None = None,
+) -> PipelineResult:
+    """Compute and store one day for all tutors (or only ``tutor_ids``). Never commits.
+
+    An incremental run for a few tutors ranks them against the day's stored population only
+    through their own figures; percentile tiers are refreshed by the next full run.
+    """
+    if data is None:
+        data = load_market_data(db, as_of=as_of, tutor_ids=tutor_ids)
+    evaluation = evaluate_day(data, as_of=as_of, tutor_ids=tutor_ids)
+    tiers = evaluation.tiers
+    if tutor_ids is not None:
+        tiers = _keep_stored_tiers(db, tiers, as_of=as_of)
+    rows = save_metrics(db, frame=evaluation.frame, tiers=tiers, as_of=as_of)
+    flags = update_flags(
+        db,
+        frame=evaluation.frame,
+        red_flags=evaluation.red_flags,
+        patterns=evaluation.patterns,
+        as_of=as_of,
+    )
+    save_rule_scores(db, scores=evaluation.scores, as_of=as_of)
+    computed = [str(t) for t in evaluation.frame.index]
+    engine = run_engine(db, as_of=as_of, now=now, tutor_ids=tutor_ids)
+    if tutor_ids is None:
+        record_tiers(db, tiers=tiers, as_of=as_of)
+        flags["cleared"] += clear_flags_of_inactive(db, active_tutor_ids=set(computed), as_of=as_of)
+    events.emit(
+        db,
+        topic="pipeline.tutors_updated",
+        payload={"as_of": as_of.isoformat(), "tutor_ids": computed[:1000], "count": len(computed)},
+        now=now,
+    )
+    tier_counts = tiers["tier"].value_counts().to_dict()
+    return PipelineResult(
+        interventions=dict(engine.created),
+        as_of=as_of,
+        tutors=len(evaluation.frame),
+        metric_rows=rows,
+        flags=flags,
+        tier_counts={tier: int(tier_counts.get(tier, 0)) for tier in TIERS}
+        | {"not enough data": int(tiers["tier"].isna().sum())},
+        risk_counts={
+            str(level): int(count)
+            for level, count in evaluation.scores["risk_level"].value_counts().items()
+        },
+    )
+
+
+def _keep_stored_tiers(db: Session, tiers: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
+    """Percentile tiers need the whole population: a partial run keeps the last full run's."""
+    from tutorpulse.metrics.models import TutorPerformanceMetric
+
+    stored = dict(
+        db.execute(
+            select(TutorPerformanceMetric.tutor_id, TutorPerformanceMetric.performance_tier)
+            .where(
+                TutorPerformanceMetric.tutor_id.in_([str(t) for t in tiers.index]),
+                TutorPerformanceMetric.window_days == 30,
+                TutorPerformanceMetric.calculation_date <= as_of,
+            )
+            .order_by(TutorPerformanceMetric.calculation_date)
+        ).all()
+    )
+    kept = tiers.copy()
+    for tutor_id in kept.index:
+        if tutor_id in stored:
+            kept.at[tutor_id, "tier"] = stored[tutor_id]
+            kept.at[tutor_id, "reason"] = "tier from the last full run"
+    return kept
+
+
+def process_dirty(db: Session, *, as_of: date, now: datetime, limit: int = 500) -> int:
+    """Recompute the tutors marked dirty by ingestion; returns how many were processed."""
+    tutor_ids = list(
+        db.scalars(select(DirtyTutor.tutor_id).order_by(DirtyTutor.marked_at).limit(limit))
+    )
+    if not tutor_ids:
+        return 0
+    run_pipeline(db, as_of=as_of, now=now, tutor_ids=tutor_ids)
+    db.execute(
+        delete(DirtyTutor).where(DirtyTutor.tutor_id.in_(tutor_ids), DirtyTutor.marked_at <= now)
+    )
+    return len(tutor_ids)

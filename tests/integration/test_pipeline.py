@@ -1,0 +1,139 @@
+"""The pipeline through the real database: idempotent, incremental, same on both backends."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from tutorpulse.events.models import DirtyTutor
+from tutorpulse.metrics.models import TierChange, TutorFlag, TutorPerformanceMetric
+from tutorpulse.pipeline.service import process_dirty, run_pipeline
+from tutorpulse.risk.models import ChurnPrediction
+
+from ..conftest import NOW, SAMPLE_DIR
+from .helpers import run_import, session, write_jsonl
+
+AS_OF = date(2025, 1, 19)  # the sample's last day
+
+
+def _snapshot(db: Session) -> dict[str, Any]:
+    metrics = db.execute(
+        select(
+            TutorPerformanceMetric.tutor_id,
+            TutorPerformanceMetric.window_days,
+            TutorPerformanceMetric.sessions_completed,
+            TutorPerformanceMetric.avg_rating,
+            TutorPerformanceMetric.no_show_rate,
+            TutorPerformanceMetric.engagement_score,
+            TutorPerformanceMetric.performance_tier,
+        ).order_by(TutorPerformanceMetric.tutor_id, TutorPerformanceMetric.window_days)
+    ).all()
+    scores = db.execute(
+        select(
+            ChurnPrediction.tutor_id, ChurnPrediction.churn_score, ChurnPrediction.risk_level
+        ).order_by(ChurnPrediction.tutor_id)
+    ).all()
+    flags = db.execute(
+        select(
+            TutorFlag.tutor_id, TutorFlag.flag_type, TutorFlag.raised_on, TutorFlag.cleared_on
+        ).order_by(TutorFlag.tutor_id, TutorFlag.flag_type)
+    ).all()
+    tiers = db.execute(
+        select(TierChange.tutor_id, TierChange.to_tier).order_by(TierChange.tutor_id)
+    ).all()
+    return {
+        "metrics": [tuple(_round(v) for v in row) for row in metrics],
+        "scores": [tuple(row) for row in scores],
+        "flags": [tuple(row) for row in flags],
+        "tiers": [tuple(row) for row in tiers],
+    }
+
+
+def _round(value: Any) -> Any:
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def test_pipeline_is_idempotent(db: Session) -> None:
+    run_import(db, SAMPLE_DIR)
+    result = run_pipeline(db, as_of=AS_OF, now=NOW)
+    assert result.tutors == 8 and result.metric_rows == 24
+    first = _snapshot(db)
+    assert len(first["scores"]) == 8
+    run_pipeline(db, as_of=AS_OF, now=NOW)
+    assert _snapshot(db) == first
+
+
+def test_flags_clear_when_the_condition_goes(db: Session) -> None:
+    run_import(db, SAMPLE_DIR)
+    run_pipeline(db, as_of=AS_OF, now=NOW)
+    opened = db.scalar(select(func.count()).where(TutorFlag.cleared_on.is_(None)))
+    # Half a year later the sample's tutors have gone quiet: no longer active, flags close.
+    later = date(2025, 7, 1)
+    result = run_pipeline(db, as_of=later, now=NOW)
+    assert result.tutors == 0 and result.flags["cleared"] == opened
+    assert db.scalar(select(func.count()).where(TutorFlag.cleared_on.is_(None))) == 0
+    cleared = db.scalars(select(TutorFlag).where(TutorFlag.cleared_on == later)).all()
+    assert len(cleared) == opened and all(flag.raised_on == AS_OF for flag in cleared)
+
+
+def test_dirty_tutors_are_recomputed_and_unmarked(db: Session, tmp_path: Any) -> None:
+    run_import(db, SAMPLE_DIR)
+    run_pipeline(db, as_of=AS_OF, now=NOW)
+    db.execute(DirtyTutor.__table__.delete())
+    before = db.scalar(
+        select(TutorPerformanceMetric.no_show_count).where(
+            TutorPerformanceMetric.tutor_id == "tutor_001",
+            TutorPerformanceMetric.window_days == 7,
+        )
+    )
+    write_jsonl(
+        tmp_path / "sessions.jsonl",
+        [
+            session(
+                "late_no_show",
+                tutor_id="tutor_001",
+                student_id="student_001",
+                session_number=9,
+                scheduled_start="2025-01-19T10:00:00Z",
+                actual_start=None,
+                no_show=True,
+                student_rating=None,
+                engagement_score=None,
+                late_start_minutes=0,
+            )
+        ],
+    )
+    run_import(db, tmp_path, source="synthetic")
+    assert db.scalars(select(DirtyTutor.tutor_id)).all() == ["tutor_001"]
+    assert process_dirty(db, as_of=AS_OF, now=NOW) == 1
+    after = db.scalar(
+        select(TutorPerformanceMetric.no_show_count).where(
+            TutorPerformanceMetric.tutor_id == "tutor_001",
+            TutorPerformanceMetric.window_days == 7,
+        )
+    )
+    assert after == (before or 0) + 1
+    assert db.scalar(select(func.count()).select_from(DirtyTutor)) == 0
+    assert process_dirty(db, as_of=AS_OF, now=NOW) == 0
+
+
+@pytest.mark.postgres
+def test_sqlite_and_postgresql_agree(sqlite_engine: Engine, postgres_engine: Engine) -> None:
+    snapshots = []
+    for engine in (sqlite_engine, postgres_engine):
+        connection = engine.connect()
+        outer = connection.begin()
+        db = Session(bind=connection, join_transaction_mode="create_savepoint")
+        try:
+            run_import(db, SAMPLE_DIR)
+            run_pipeline(db, as_of=AS_OF, now=NOW)
+            snapshots.append(_snapshot(db))
+        finally:
+            db.close()
+            outer.rollback()
+            connection.close()
+    assert snapshots[0] == snapshots[1]
