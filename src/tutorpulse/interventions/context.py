@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from tutorpulse.interventions.rules import SUSTAINED_DAYS, TutorContext
@@ -15,6 +15,8 @@ from tutorpulse.metrics.data import day_end, day_start
 from tutorpulse.metrics.models import TierChange, TutorFlag, TutorPerformanceMetric
 from tutorpulse.metrics.service import chunked
 from tutorpulse.risk.models import ChurnPrediction
+
+SMALL_BATCH = 500
 
 
 def load_contexts(
@@ -157,6 +159,7 @@ def _subject_knowledge(
         )
         .group_by(StudentFeedback.tutor_id)
     )
+    query = _restrict(query, StudentFeedback.tutor_id, tutor_ids)
     wanted = set(tutor_ids)
     return {tid: (float(avg), int(n)) for tid, avg, n in db.execute(query) if tid in wanted}
 
@@ -172,5 +175,13 @@ def _first_session_ratings(db: Session, *, tutor_ids: list[str], as_of: date) ->
         )
         .group_by(TutoringSession.tutor_id)
     )
+    query = _restrict(query, TutoringSession.tutor_id, tutor_ids)
     wanted = set(tutor_ids)
     return {tid: float(avg) for tid, avg, n in db.execute(query) if tid in wanted and n >= 3}
+
+
+def _restrict(query: Select[Any], column: Any, tutor_ids: list[str]) -> Select[Any]:
+    """A few tutors (an incremental run): filter in SQL; many: aggregate all and pick."""
+    if len(tutor_ids) <= SMALL_BATCH:
+        return query.where(column.in_(tutor_ids))
+    return query

@@ -43,215 +43,260 @@ MIN_LOGIN_BASE = 3
 def compute_metrics(
     data: MarketData, *, as_of: date, tutor_ids: Iterable[str] | None = None
 ) -> pd.DataFrame:
-    """One row per tutor onboarded by ``as_of``; columns ``w{7,30,90}_*`` plus overall ones."""
+    """One row per tutor onboarded by ``as_of``; columns ``w{7,30,90}_*`` plus overall ones.
+
+    Every count is one ``numpy.bincount`` over the tutors' positions, so the cost is a fixed
+    handful of array operations whether the frame holds one tutor or fourteen thousand.
+    """
     end = pd.Timestamp(day_end(as_of))
     tutors = data.tutors[data.tutors["onboarding_date"] < end]
     if tutor_ids is not None:
         tutors = tutors[tutors["tutor_id"].isin(set(tutor_ids))]
-    index = pd.Index(sorted(tutors["tutor_id"]), name="tutor_id")
-    wanted = set(index)
-    sessions = data.sessions[
-        (data.sessions["scheduled_start"] < end)
-        & data.sessions["status"].isin(DUE_STATUSES)
-        & data.sessions["tutor_id"].isin(wanted)
-    ]
-    events = data.events[
-        (data.events["event_timestamp"] < end) & data.events["tutor_id"].isin(wanted)
-    ]
-    feedback = data.feedback[
-        (data.feedback["submitted_at"] < end) & data.feedback["tutor_id"].isin(wanted)
-    ]
-    has_event_feed = not data.events.empty
+    tutors = tutors.drop_duplicates("tutor_id").sort_values("tutor_id")
+    index = pd.Index(tutors["tutor_id"].to_numpy(), name="tutor_id")
+    sessions = _Rows(data.sessions, index, "scheduled_start", end)
+    sessions.keep(sessions.column("status").isin(DUE_STATUSES).to_numpy())
+    events = _Rows(data.events, index, "event_timestamp", end)
+    feedback = _Rows(data.feedback, index, "submitted_at", end)
 
-    columns: dict[str, pd.Series] = {}
+    columns: dict[str, np.ndarray] = {}
     for window in WINDOWS:
-        start = end - pd.Timedelta(days=window)
-        in_sessions = sessions[sessions["scheduled_start"] >= start]
-        in_events = events[events["event_timestamp"] >= start]
-        for name, series in _window_metrics(in_sessions, in_events, window, has_event_feed):
-            columns[f"w{window}_{name}"] = series
-    for name, series in _overall_metrics(sessions, events, feedback, end):
-        columns[name] = series
-
-    frame = pd.DataFrame({name: s.reindex(index) for name, s in columns.items()}, index=index)
-    count_columns = [c for c in frame.columns if c.endswith(("_count", "_n")) or "_n_" in c]
-    frame[count_columns] = frame[count_columns].fillna(0).astype(int)
-    onboarding = tutors.set_index("tutor_id")["onboarding_date"].reindex(index)
-    frame["tenure_days"] = (end - onboarding).dt.days - 1
-    frame["baseline_sessions_per_week"] = tutors.set_index("tutor_id")[
-        "baseline_sessions_per_week"
-    ].reindex(index)
+        for name, values in _window_metrics(sessions, events, window, not data.events.empty):
+            columns[f"w{window}_{name}"] = values
+    columns.update(_overall_metrics(sessions, events, feedback))
+    frame = pd.DataFrame(columns, index=index)
+    onboarding = pd.DatetimeIndex(tutors["onboarding_date"])
+    frame["tenure_days"] = ((end - onboarding).days - 1).to_numpy()
+    frame["baseline_sessions_per_week"] = tutors["baseline_sessions_per_week"].to_numpy()
     return frame
 
 
-def _window_metrics(
-    sessions: pd.DataFrame, events: pd.DataFrame, window: int, has_event_feed: bool
-) -> Iterable[tuple[str, pd.Series]]:
-    by_tutor = sessions.groupby("tutor_id")
-    yield "due_count", by_tutor.size()
-    completed = sessions["status"] == "completed"
-    yield "completed_count", completed.groupby(sessions["tutor_id"]).sum()
-    yield "no_show_count", sessions["no_show"].fillna(False).groupby(sessions["tutor_id"]).sum()
-    rescheduled = sessions["tutor_initiated_reschedule"].fillna(False)
-    yield "reschedule_count", rescheduled.groupby(sessions["tutor_id"]).sum()
+DAY_NS = 86_400 * 10**9
 
-    rated = sessions[sessions["student_rating"].notna()]
-    yield "rated_n", rated.groupby("tutor_id").size()
-    yield "avg_rating", rated.groupby("tutor_id")["student_rating"].mean()
-    first = rated[rated["session_number"] == 1]
-    yield "first_rated_n", first.groupby("tutor_id").size()
-    yield "first_success_count", (first["student_rating"] >= 4).groupby(first["tutor_id"]).sum()
 
-    held = sessions[completed]
-    yield "held_n", held.groupby("tutor_id").size()
-    objectives = held["learning_objectives_met"].astype(float)
-    yield "objectives_met_count", objectives.groupby(held["tutor_id"]).sum()
-    technical = held["technical_issues"].astype(float)
-    yield "technical_issue_count", technical.groupby(held["tutor_id"]).sum()
-    late = held["late_start_minutes"] > LATE_MINUTES
-    yield "late_start_count", late.groupby(held["tutor_id"]).sum()
-    yield "avg_engagement_in_session", held.groupby("tutor_id")["engagement_score"].mean()
+class _Rows:
+    """Records before ``end`` of the tutors in ``index``, as positions and ages in days."""
 
-    kinds = events["event_type"]
-    logins = events[kinds == "login"].groupby("tutor_id").size()
-    yield "login_count", logins
-    prep = events[kinds == "session_prep"].groupby("tutor_id")["prep_minutes"]
-    yield "prep_n", prep.size()
-    yield "prep_avg_minutes", prep.mean()
-    responses = events[kinds == "message_response"].groupby("tutor_id")["response_minutes"]
-    yield "response_n", responses.size()
-    yield "response_avg_minutes", responses.mean()
-    yield "response_p95_minutes", responses.quantile(0.95)
-    yield "training_count", events[kinds == "training_completed"].groupby("tutor_id").size()
-    yield (
-        "availability_change_count",
-        (events[kinds == "availability_change"].groupby("tutor_id").size()),
-    )
-    requests = events[(kinds == "reschedule_request") & (events["initiated_by"] == "tutor")]
-    yield "reschedule_request_count", requests.groupby("tutor_id").size()
-    short = requests[requests["hours_notice"] < SHORT_NOTICE_HOURS]
-    yield "short_notice_reschedule_count", short.groupby("tutor_id").size()
+    def __init__(
+        self, frame: pd.DataFrame, index: pd.Index, time_column: str, end: pd.Timestamp
+    ) -> None:
+        codes = index.get_indexer(pd.Index(frame["tutor_id"]))
+        times = frame[time_column].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        keep = (codes >= 0) & (times < end.value)
+        self.frame = frame[keep]
+        self.codes = codes[keep]
+        self.age_days = (end.value - times[keep]) / DAY_NS
+        self.size = len(index)
 
-    if has_event_feed:
-        tutors = sessions["tutor_id"].drop_duplicates().tolist() + events["tutor_id"].tolist()
-        everyone = pd.Index(sorted(set(tutors)))
-        yield (
-            "engagement_score",
-            _engagement(
-                logins.reindex(everyone, fill_value=0) / (window / 7),
-                prep.mean().reindex(everyone),
-                responses.mean().reindex(everyone),
-            ),
+    def keep(self, mask: np.ndarray) -> None:
+        self.frame, self.codes, self.age_days = (
+            self.frame[mask],
+            self.codes[mask],
+            self.age_days[mask],
         )
-    else:
-        yield "engagement_score", pd.Series(dtype=float)
+
+    def column(self, name: str) -> pd.Series:
+        return self.frame[name]
+
+    def flag(self, name: str) -> np.ndarray:
+        return self.frame[name].fillna(False).to_numpy(dtype=bool)
+
+    def number(self, name: str) -> np.ndarray:
+        return self.frame[name].to_numpy(dtype=float, na_value=np.nan)
+
+    def within(self, days: float) -> np.ndarray:
+        return self.age_days <= days
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        return np.bincount(self.codes[mask], minlength=self.size)
+
+    def mean(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        present = mask & ~np.isnan(values)
+        n = self.count(present)
+        total = np.bincount(self.codes[present], weights=values[present], minlength=self.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+    def latest(self, mask: np.ndarray) -> np.ndarray:
+        """Age in days of each tutor's most recent record under ``mask`` (NaN: none)."""
+        youngest = np.full(self.size, np.inf)
+        np.minimum.at(youngest, self.codes[mask], self.age_days[mask])
+        return np.where(np.isinf(youngest), np.nan, youngest)
 
 
-def _engagement(logins_per_week: pd.Series, prep: pd.Series, response: pd.Series) -> pd.Series:
-    parts = pd.DataFrame(
-        {
-            "login": np.clip(logins_per_week / LOGINS_FULL_PER_WEEK, 0, 1),
-            "prep": np.clip(prep / PREP_FULL_MINUTES, 0, 1),
-            "response": np.clip(
-                1
-                - (response - RESPONSE_FULL_MINUTES)
-                / (RESPONSE_NONE_MINUTES - RESPONSE_FULL_MINUTES),
-                0,
-                1,
-            ),
-        }
+def _window_metrics(
+    sessions: _Rows, events: _Rows, window: int, has_event_feed: bool
+) -> Iterable[tuple[str, np.ndarray]]:
+    inside = sessions.within(window)
+    completed = inside & (sessions.column("status") == "completed").to_numpy()
+    rating = sessions.number("student_rating")
+    rated = inside & ~np.isnan(rating)
+    first = rated & (sessions.column("session_number") == 1).to_numpy()
+    yield "due_count", sessions.count(inside)
+    yield "completed_count", sessions.count(completed)
+    yield "no_show_count", sessions.count(inside & sessions.flag("no_show"))
+    yield "reschedule_count", sessions.count(inside & sessions.flag("tutor_initiated_reschedule"))
+    yield "rated_n", sessions.count(rated)
+    yield "avg_rating", sessions.mean(rating, rated)
+    yield "first_rated_n", sessions.count(first)
+    yield "first_success_count", sessions.count(first & (rating >= 4))
+    yield "held_n", sessions.count(completed)
+    yield (
+        "objectives_met_count",
+        sessions.count(completed & sessions.flag("learning_objectives_met")),
     )
-    weights = pd.Series(ENGAGEMENT_WEIGHTS)
-    present = parts.notna()
-    weighted = (parts.fillna(0) * weights).sum(axis=1)
-    total_weight = (present * weights).sum(axis=1)
-    return 100 * weighted / total_weight.replace(0, np.nan)
+    yield "technical_issue_count", sessions.count(completed & sessions.flag("technical_issues"))
+    late = sessions.number("late_start_minutes") > LATE_MINUTES
+    yield "late_start_count", sessions.count(completed & late)
+    yield "avg_engagement_in_session", sessions.mean(sessions.number("engagement_score"), completed)
+
+    recent = events.within(window)
+    kind = events.column("event_type").to_numpy()
+    logins = events.count(recent & (kind == "login"))
+    yield "login_count", logins
+    prep_rows = recent & (kind == "session_prep")
+    prep = events.mean(events.number("prep_minutes"), prep_rows)
+    yield "prep_n", events.count(prep_rows)
+    yield "prep_avg_minutes", prep
+    response_rows = recent & (kind == "message_response")
+    responses = events.number("response_minutes")
+    response = events.mean(responses, response_rows)
+    yield "response_n", events.count(response_rows)
+    yield "response_avg_minutes", response
+    yield "response_p95_minutes", _quantile(events, responses, response_rows, 0.95)
+    yield "training_count", events.count(recent & (kind == "training_completed"))
+    yield "availability_change_count", events.count(recent & (kind == "availability_change"))
+    requests = recent & (kind == "reschedule_request")
+    requests &= (events.column("initiated_by") == "tutor").to_numpy()
+    yield "reschedule_request_count", events.count(requests)
+    short = requests & (events.number("hours_notice") < SHORT_NOTICE_HOURS)
+    yield "short_notice_reschedule_count", events.count(short)
+
+    engagement = np.full(sessions.size, np.nan)
+    if has_event_feed:
+        present = (sessions.count(inside) > 0) | (events.count(recent) > 0)
+        score = _engagement(logins / (window / 7), prep, response)
+        engagement = np.where(present, score, np.nan)
+    yield "engagement_score", engagement
+
+
+def _quantile(rows: _Rows, values: np.ndarray, mask: np.ndarray, q: float) -> np.ndarray:
+    result = np.full(rows.size, np.nan)
+    if mask.any():
+        series = pd.Series(values[mask]).groupby(rows.codes[mask]).quantile(q)
+        result[series.index.to_numpy()] = series.to_numpy()
+    return result
+
+
+def _engagement(logins_per_week: np.ndarray, prep: np.ndarray, response: np.ndarray) -> np.ndarray:
+    parts = {
+        "login": np.clip(logins_per_week / LOGINS_FULL_PER_WEEK, 0, 1),
+        "prep": np.clip(prep / PREP_FULL_MINUTES, 0, 1),
+        "response": np.clip(
+            1
+            - (response - RESPONSE_FULL_MINUTES) / (RESPONSE_NONE_MINUTES - RESPONSE_FULL_MINUTES),
+            0,
+            1,
+        ),
+    }
+    weighted = sum(np.nan_to_num(parts[k]) * w for k, w in ENGAGEMENT_WEIGHTS.items())
+    total_weight = sum((~np.isnan(parts[k])) * w for k, w in ENGAGEMENT_WEIGHTS.items())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total_weight > 0, 100 * weighted / total_weight, np.nan)
 
 
 def _overall_metrics(
-    sessions: pd.DataFrame, events: pd.DataFrame, feedback: pd.DataFrame, end: pd.Timestamp
-) -> Iterable[tuple[str, pd.Series]]:
-    rated = sessions[sessions["student_rating"].notna()].sort_values("scheduled_start")
-    last_rated = rated.groupby("tutor_id").tail(LAST_RATED_SESSIONS)
-    yield "rating_last30", last_rated.groupby("tutor_id")["student_rating"].mean()
-    yield "rating_last30_n", last_rated.groupby("tutor_id").size()
+    sessions: _Rows, events: _Rows, feedback: _Rows
+) -> Iterable[tuple[str, np.ndarray]]:
+    rating = sessions.number("student_rating")
+    rated = ~np.isnan(rating)
+    # The most recent rated sessions: rank each tutor's ratings from the youngest.
+    order = np.lexsort((sessions.age_days[rated], sessions.codes[rated]))
+    codes = sessions.codes[rated][order]
+    rank = np.arange(len(codes)) - np.searchsorted(codes, codes, side="left")
+    last = np.zeros(len(rating), dtype=bool)
+    last[np.flatnonzero(rated)[order][rank < LAST_RATED_SESSIONS]] = True
+    yield "rating_last30", sessions.mean(rating, last)
+    yield "rating_last30_n", sessions.count(last)
 
-    held = sessions[sessions["status"] == "completed"]
-    last_held = held.groupby("tutor_id")["scheduled_start"].max()
-    yield "days_since_last_session", (end - last_held).dt.total_seconds() / 86400
-    logins = events[events["event_type"] == "login"]
-    last_login = logins.groupby("tutor_id")["event_timestamp"].max()
-    yield "days_since_last_login", (end - last_login).dt.total_seconds() / 86400
+    completed = (sessions.column("status") == "completed").to_numpy()
+    yield "days_since_last_session", sessions.latest(completed)
+    kind = events.column("event_type").to_numpy()
+    logins = kind == "login"
+    yield "days_since_last_login", events.latest(logins)
 
-    week, day = pd.Timedelta(days=7), pd.Timedelta(days=1)
-    recent = held[held["scheduled_start"] >= end - week].groupby("tutor_id").size()
-    base_mask = (held["scheduled_start"] >= end - 5 * week) & (held["scheduled_start"] < end - week)
-    baseline_weekly = held[base_mask].groupby("tutor_id").size() / 4
-    yield (
-        "sessions_trend",
-        (recent.reindex(baseline_weekly.index, fill_value=0) - baseline_weekly)
-        / (baseline_weekly.where(baseline_weekly > 0)),
-    )
-    current = logins[logins["event_timestamp"] >= end - 14 * day].groupby("tutor_id").size()
-    previous_mask = (logins["event_timestamp"] >= end - 28 * day) & (
-        logins["event_timestamp"] < end - 14 * day
-    )
-    previous = logins[previous_mask].groupby("tutor_id").size()
-    previous = previous[previous >= MIN_LOGIN_BASE]
-    yield "login_decline", (previous - current.reindex(previous.index, fill_value=0)) / previous
-    yield (
-        "no_show_14d_count",
-        (
-            sessions[
-                (sessions["scheduled_start"] >= end - 14 * day) & sessions["no_show"].fillna(False)
-            ]
-            .groupby("tutor_id")
-            .size()
-        ),
-    )
-    yield from _availability(events, end)
-    yield from _first_session_signals(sessions, feedback, end)
+    recent = sessions.count(completed & sessions.within(7))
+    older = completed & ~sessions.within(7) & sessions.within(35)
+    baseline = sessions.count(older) / 4
+    with np.errstate(invalid="ignore", divide="ignore"):
+        yield "sessions_trend", np.where(baseline > 0, (recent - baseline) / baseline, np.nan)
+    current = events.count(logins & events.within(14))
+    previous = events.count(logins & ~events.within(14) & events.within(28))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        yield (
+            "login_decline",
+            np.where(previous >= MIN_LOGIN_BASE, (previous - current) / previous, np.nan),
+        )
+    yield "no_show_14d_count", sessions.count(sessions.flag("no_show") & sessions.within(14))
+    yield from _availability(events, kind)
+    yield from _first_session_signals(sessions, feedback, rating)
 
 
-def _availability(events: pd.DataFrame, end: pd.Timestamp) -> Iterable[tuple[str, pd.Series]]:
-    changes = events[events["event_type"] == "availability_change"].sort_values("event_timestamp")
-    grouped = changes.groupby("tutor_id")
-    yield "availability_hours_current", grouped["hours_after"].last()
-    recent = changes[changes["event_timestamp"] >= end - pd.Timedelta(days=28)]
-    first_before = recent.groupby("tutor_id")["hours_before"].first()
-    last_after = recent.groupby("tutor_id")["hours_after"].last()
-    yield (
-        "availability_change_pct",
-        (last_after - first_before) / first_before.where(first_before > 0),
-    )
+def _availability(events: _Rows, kind: np.ndarray) -> Iterable[tuple[str, np.ndarray]]:
+    changes = kind == "availability_change"
+    frame = pd.DataFrame(
+        {
+            "code": events.codes[changes],
+            "age": events.age_days[changes],
+            "before": events.number("hours_before")[changes],
+            "after": events.number("hours_after")[changes],
+        }
+    ).sort_values(["code", "age"], ascending=[True, False])
+    current = np.full(events.size, np.nan)
+    change = np.full(events.size, np.nan)
+    if not frame.empty:
+        latest = frame.groupby("code")["after"].last()
+        current[latest.index.to_numpy()] = latest.to_numpy()
+        recent = frame[frame["age"] <= 28]
+        grouped = recent.groupby("code")
+        first_before, last_after = grouped["before"].first(), grouped["after"].last()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pct = (last_after - first_before) / first_before.where(first_before > 0)
+        change[pct.index.to_numpy()] = pct.to_numpy()
+    yield "availability_hours_current", current
+    yield "availability_change_pct", change
 
 
 def _first_session_signals(
-    sessions: pd.DataFrame, feedback: pd.DataFrame, end: pd.Timestamp
-) -> Iterable[tuple[str, pd.Series]]:
+    sessions: _Rows, feedback: _Rows, rating: np.ndarray
+) -> Iterable[tuple[str, np.ndarray]]:
     """Counts behind the poor-first-session pattern over the last 30 days."""
-    day = pd.Timedelta(days=1)
-    first = sessions[
-        (sessions["session_number"] == 1) & (sessions["scheduled_start"] >= end - 30 * day)
-    ]
-    yield "first_sessions_30d_n", first.groupby("tutor_id").size()
-    poor = (first["student_rating"] < 3) | (first["late_start_minutes"] > LATE_MINUTES)
-    yield "first_session_poor_30d_count", poor.groupby(first["tutor_id"]).sum()
-    negative = feedback[
-        feedback["is_first_session"].astype(bool)
-        & (feedback["submitted_at"] >= end - 30 * day)
-        & (
-            (~feedback["would_recommend"].astype(bool))
-            | feedback["would_work_again"].isin(["probably_not", "no"])
-        )
-    ]
-    yield "first_session_negative_feedback_30d_count", negative.groupby("tutor_id").size()
+    number = sessions.column("session_number").to_numpy()
+    first = (number == 1) & sessions.within(30)
+    yield "first_sessions_30d_n", sessions.count(first)
+    late = sessions.number("late_start_minutes") > LATE_MINUTES
+    yield "first_session_poor_30d_count", sessions.count(first & ((rating < 3) | late))
+    negative = (
+        ~feedback.flag("would_recommend")
+        | feedback.column("would_work_again").isin(["probably_not", "no"]).to_numpy()
+    )
+    negative &= feedback.flag("is_first_session") & feedback.within(30)
+    yield "first_session_negative_feedback_30d_count", feedback.count(negative)
     # A held first session 14-30 days ago with no later session of the same pair.
-    matured = first[(first["status"] == "completed") & (first["scheduled_start"] < end - 14 * day)]
-    later = sessions[sessions["session_number"] > 1][["tutor_id", "student_id"]].drop_duplicates()
-    joined = matured.merge(later, on=["tutor_id", "student_id"], how="left", indicator=True)
-    no_follow_up = joined[joined["_merge"] == "left_only"]
-    yield "first_session_no_follow_up_30d_count", no_follow_up.groupby("tutor_id").size()
+    completed = (sessions.column("status") == "completed").to_numpy()
+    matured = first & completed & ~sessions.within(14)
+    students = sessions.column("student_id").to_numpy()
+    followed = set(zip(sessions.codes[number > 1], students[number > 1], strict=True))
+    lonely = np.array(
+        [
+            (code, student) not in followed
+            for code, student in zip(sessions.codes[matured], students[matured], strict=True)
+        ],
+        dtype=bool,
+    )
+    no_follow_up = np.zeros(len(number), dtype=bool)
+    no_follow_up[np.flatnonzero(matured)[lonely]] = True
+    yield "first_session_no_follow_up_30d_count", sessions.count(no_follow_up)
 
 
 def wilson_interval(successes: float, n: float, z: float = 1.96) -> tuple[float, float] | None:
