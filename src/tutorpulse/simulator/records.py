@@ -1,0 +1,92 @@
+"""Wire format helpers: synthetic ids, UTC timestamps, DESIGN.md §3 field order."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+# Every synthetic id starts with this prefix, so it can never collide with real data.
+ID_PREFIX: Final = "syn_"
+SOURCE: Final = "synthetic"
+KINDS: Final = ("tutors", "students", "sessions", "feedback", "tutor_events")
+FILE_NAMES: Final = {kind: f"{kind}.jsonl" for kind in KINDS}
+
+SESSION_FIELDS: Final = (
+    "session_id",
+    "tutor_id",
+    "student_id",
+    "session_number",
+    "scheduled_start",
+    "actual_start",
+    "duration_minutes",
+    "subject",
+    "session_type",
+    "tutor_initiated_reschedule",
+    "no_show",
+    "late_start_minutes",
+    "engagement_score",
+    "student_rating",
+    "student_feedback_text",
+    "learning_objectives_met",
+    "technical_issues",
+    "status",
+)
+
+
+def tutor_id(index: int) -> str:
+    return f"syn_t{index + 1:06d}"
+
+
+def student_id(index: int) -> str:
+    return f"syn_s{index + 1:07d}"
+
+
+def session_id(number: int) -> str:
+    return f"syn_ses{number:09d}"
+
+
+def feedback_id(number: int) -> str:
+    return f"syn_fb{number:09d}"
+
+
+def event_id(number: int) -> str:
+    return f"syn_ev{number:010d}"
+
+
+def tutor_index(identifier: str) -> int:
+    return int(identifier.removeprefix("syn_t")) - 1
+
+
+def epoch_seconds(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def to_datetime(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def iso_times(seconds: npt.NDArray[np.int64]) -> list[str]:
+    """``2025-01-06T10:00:00Z`` strings, vectorised."""
+    if len(seconds) == 0:
+        return []
+    text = np.datetime_as_string(np.asarray(seconds, dtype="datetime64[s]"), unit="s")
+    return [t + "Z" for t in text.tolist()]
+
+
+def iso_time(seconds: int) -> str:
+    return iso_times(np.array([seconds], dtype=np.int64))[0]
+
+
+def iso_dates(seconds: npt.NDArray[np.int64]) -> list[str]:
+    if len(seconds) == 0:
+        return []
+    return list(np.datetime_as_string(np.asarray(seconds, dtype="datetime64[s]"), unit="D"))
+
+
+def dumps_line(record: dict[str, Any]) -> bytes:
+    """One compact JSON line; key order is the record's (fixed) insertion order."""
+    return orjson.dumps(record) + b"\n"
