@@ -16,6 +16,7 @@ from tutorpulse.db.engine import make_engine, make_session_factory
 from tutorpulse.db.migrate import current_revision, head_revision, upgrade
 from tutorpulse.errors import TutorpulseError
 from tutorpulse.ingest.cli import import_command
+from tutorpulse.jobs.cli import worker_command
 from tutorpulse.pipeline.cli import pipeline_app
 
 app = typer.Typer(
@@ -62,6 +63,7 @@ def db_current() -> None:
 
 app.command("import")(import_command)
 app.add_typer(pipeline_app, name="pipeline")
+app.command("worker")(worker_command)
 
 
 @app.command()
@@ -89,11 +91,14 @@ def demo(
     serve_app: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the web app after loading data.")
     ] = True,
+    small: Annotated[
+        bool, typer.Option("--small", help="A quick start: 200 tutors over four weeks.")
+    ] = False,
 ) -> None:
-    """Embedded SQLite demo: migrate, load the sample data, start the web app."""
+    """Embedded SQLite demo: simulate and import a marketplace, compute, serve it live."""
     from tutorpulse.demo import run_demo
 
-    run_demo(settings=load_settings(), port=port, serve_app=serve_app, console=console)
+    run_demo(settings=load_settings(), port=port, serve_app=serve_app, small=small, console=console)
 
 
 def require_migrated(engine: object) -> None:
@@ -107,6 +112,9 @@ def require_migrated(engine: object) -> None:
 
 
 def _register_optional_commands() -> None:
+    from tutorpulse.auth.cli import register as register_auth
+
+    register_auth(app)
     try:
         from tutorpulse.simulator.cli import register
     except ImportError:

@@ -78,3 +78,12 @@ def test_missing_directory_and_unreachable_database(tmp_path: Path) -> None:
 def test_unsafe_settings_are_refused(tmp_path: Path) -> None:
     result = run("db", "upgrade", data_dir=tmp_path, TUTORPULSE_ENV="production")
     assert_one_line_error(result, "TUTORPULSE_SECRET_KEY")
+
+
+def test_demo_small_loads_and_computes(tmp_path: Path) -> None:
+    result = run("demo", "--small", "--no-serve", data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "simulated marketplace loaded" in result.stderr
+    assert "pipeline computed for" in result.stderr
+    again = run("demo", "--small", "--no-serve", data_dir=tmp_path)
+    assert again.returncode == 0 and "reusing it" in again.stderr

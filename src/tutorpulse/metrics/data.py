@@ -7,15 +7,16 @@ frames serve one day (the pipeline) or many (training features).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import orjson
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
 
 from tutorpulse.marketplace.models import StudentFeedback, Tutor, TutorEvent, TutoringSession
 
@@ -191,10 +192,12 @@ def market_data(
         "learning_objectives_met",
         "technical_issues",
     ):
-        sessions[column] = sessions[column].astype("boolean")
+        sessions[column] = _boolean(sessions[column])
     for column in ("late_start_minutes", "engagement_score", "student_rating"):
         sessions[column] = sessions[column].astype(float)
     _to_utc(feedback, "submitted_at")
+    for column in ("is_first_session", "would_recommend"):
+        feedback[column] = _boolean(feedback[column])
     _to_utc(events, "event_timestamp")
     for column in EVENT_COLUMNS[4:]:
         events[column] = events[column].astype(float)
@@ -202,14 +205,46 @@ def market_data(
 
 
 def _frame(db: Session, query: Executable, columns: tuple[str, ...]) -> pd.DataFrame:
-    # Plain driver tuples: building a Row per record costs more than the query itself on
-    # hundreds of thousands of rows. The columns needing conversion are converted per column.
-    result = db.connection().execute(query)
+    # Bulk reads bypass ORM rows: building a Row per record costs more than the query itself
+    # on hundreds of thousands of rows. Columns are converted afterwards, column by column.
+    connection = db.connection()
+    if connection.dialect.name == "postgresql":
+        return _copy_frame(connection, query, columns)
+    result = connection.execute(query)
     try:
         rows = result.cursor.fetchall() if result.cursor is not None else []
     finally:
         result.close()
     return pd.DataFrame.from_records(rows, columns=list(columns))
+
+
+def _copy_frame(
+    connection: Connection, query: Executable, columns: tuple[str, ...]
+) -> pd.DataFrame:
+    """PostgreSQL streams the rows as CSV (``COPY ... TO STDOUT``), parsed by pandas in C."""
+    assert isinstance(query, ClauseElement)
+    sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    buffer = io.BytesIO()
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy,
+    ):
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)
+    if not buffer.getbuffer().nbytes:
+        return pd.DataFrame(columns=list(columns))
+    return pd.read_csv(buffer, names=list(columns), header=None, keep_default_na=True)
+
+
+# True/False also stand for 1/0 (SQLite) as dictionary keys.
+BOOLEAN_TEXT = {"t": True, "f": False, True: True, False: False}
+
+
+def _boolean(series: pd.Series) -> pd.Series:
+    return series.map(BOOLEAN_TEXT).astype("boolean")
 
 
 def _json_list(value: Any) -> list[str]:

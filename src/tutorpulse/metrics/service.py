@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tutorpulse.db.base import table_of
@@ -30,6 +30,7 @@ from tutorpulse.metrics.flags import (
 from tutorpulse.metrics.models import TierChange, TutorFlag, TutorPerformanceMetric
 
 ID_CHUNK = 900
+T = TypeVar("T")
 OVERALL_KEYS = (
     "rating_last30",
     "rating_last30_n",
@@ -62,7 +63,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def chunked(items: list[str], size: int = ID_CHUNK) -> Iterator[list[str]]:
+def chunked(items: list[T], size: int = ID_CHUNK) -> Iterator[list[T]]:
+    """Slices small enough for an ``IN (...)`` list on every backend."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -71,19 +73,21 @@ def metric_rows(
     frame: pd.DataFrame, tiers: pd.DataFrame, *, as_of: date
 ) -> Iterable[dict[str, Any]]:
     """One row per tutor and window; figures below their minimum sample are None."""
-    for tutor_id, row in frame.iterrows():
-        stored_tier = tiers.at[tutor_id, "tier"]
-        tier = stored_tier if isinstance(stored_tier, str) else None
+    # Plain dicts: pandas row access is far slower than the formatting done here.
+    records = frame.to_dict("records")
+    tier_records = tiers.reindex(frame.index).to_dict("records")
+    for tutor_id, row, tier_row in zip(frame.index, records, tier_records, strict=True):
+        tier = tier_row["tier"] if isinstance(tier_row["tier"], str) else None
         overall = {key: plain(row[key]) for key in OVERALL_KEYS}
-        overall["composite_percentile"] = plain(tiers.at[tutor_id, "percentile"])
-        overall["tier_reason"] = tiers.at[tutor_id, "reason"]
+        overall["composite_percentile"] = plain(tier_row["percentile"])
+        overall["tier_reason"] = tier_row["reason"]
         for window in WINDOWS:
             yield _window_row(str(tutor_id), row, window, as_of, tier, overall)
 
 
 def _window_row(
     tutor_id: str,
-    row: pd.Series,
+    row: Mapping[Any, Any],
     window: int,
     as_of: date,
     tier: str | None,
@@ -179,46 +183,60 @@ def update_flags(
     patterns: pd.DataFrame,
     as_of: date,
 ) -> dict[str, int]:
-    """Raise new flags, refresh open ones, clear the ones whose condition no longer holds."""
+    """Raise new flags, refresh open ones, clear the ones whose condition no longer holds.
+
+    Set-based: one read of the open flags, then bulk insert / update / delete statements.
+    """
     tutor_ids = [str(t) for t in frame.index]
-    open_flags: dict[tuple[str, str], TutorFlag] = {}
+    open_flags: dict[tuple[str, str], tuple[int, date, date]] = {}
     for part in chunked(tutor_ids):
-        for flag in db.scalars(
-            select(TutorFlag).where(
+        for flag_id, tutor_id, flag_type, raised_on, last_seen_on in db.execute(
+            select(
+                TutorFlag.id,
+                TutorFlag.tutor_id,
+                TutorFlag.flag_type,
+                TutorFlag.raised_on,
+                TutorFlag.last_seen_on,
+            ).where(
                 TutorFlag.tutor_id.in_(part),
                 TutorFlag.cleared_on.is_(None),
                 TutorFlag.raised_on <= as_of,
             )
         ):
-            open_flags[(flag.tutor_id, flag.flag_type)] = flag
-    counts = {"raised": 0, "cleared": 0, "open": 0}
+            open_flags[(tutor_id, flag_type)] = (flag_id, raised_on, last_seen_on)
     active = _active_flags(frame, red_flags, patterns)
-    for key, (category, evidence) in active.items():
-        existing = open_flags.pop(key, None)
+    raised: list[dict[str, Any]] = []
+    refreshed: list[dict[str, Any]] = []
+    for (tutor_id, flag_type), (category, evidence) in active.items():
+        existing = open_flags.pop((tutor_id, flag_type), None)
         if existing is None:
-            db.add(
-                TutorFlag(
-                    tutor_id=key[0],
-                    flag_type=key[1],
-                    category=category,
-                    raised_on=as_of,
-                    last_seen_on=as_of,
-                    evidence=evidence,
-                )
+            raised.append(
+                {
+                    "tutor_id": tutor_id,
+                    "flag_type": flag_type,
+                    "category": category,
+                    "raised_on": as_of,
+                    "last_seen_on": as_of,
+                    "evidence": evidence,
+                }
             )
-            counts["raised"] += 1
         else:
-            existing.last_seen_on = max(existing.last_seen_on, as_of)
-            existing.evidence = evidence
-        counts["open"] += 1
-    for flag in open_flags.values():
-        if flag.raised_on == as_of:
-            db.delete(flag)  # raised by an earlier run of this same day, no longer true
-        else:
-            flag.cleared_on = as_of
-            counts["cleared"] += 1
-    db.flush()
-    return counts
+            flag_id, _, last_seen_on = existing
+            refreshed.append(
+                {"id": flag_id, "last_seen_on": max(last_seen_on, as_of), "evidence": evidence}
+            )
+    # Raised by an earlier run of this same day and no longer true: as if never raised.
+    retracted = [flag_id for flag_id, raised_on, _ in open_flags.values() if raised_on == as_of]
+    cleared = [flag_id for flag_id, raised_on, _ in open_flags.values() if raised_on != as_of]
+    if raised:
+        db.execute(table_of(TutorFlag).insert(), raised)
+    if refreshed:
+        db.execute(update(TutorFlag), refreshed)
+    for part_ids in chunked(retracted):
+        db.execute(delete(TutorFlag).where(TutorFlag.id.in_(part_ids)))
+    for part_ids in chunked(cleared):
+        db.execute(update(TutorFlag).where(TutorFlag.id.in_(part_ids)).values(cleared_on=as_of))
+    return {"raised": len(raised), "cleared": len(cleared), "open": len(active)}
 
 
 def clear_flags_of_inactive(db: Session, *, active_tutor_ids: set[str], as_of: date) -> int:

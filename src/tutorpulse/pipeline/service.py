@@ -152,14 +152,26 @@ def _keep_stored_tiers(db: Session, tiers: pd.DataFrame, *, as_of: date) -> pd.D
 
 
 def process_dirty(db: Session, *, as_of: date, now: datetime, limit: int = 500) -> int:
-    """Recompute the tutors marked dirty by ingestion; returns how many were processed."""
-    tutor_ids = list(
-        db.scalars(select(DirtyTutor.tutor_id).order_by(DirtyTutor.marked_at).limit(limit))
-    )
-    if not tutor_ids:
+    """Recompute a batch of the tutors marked dirty by ingestion; returns how many.
+
+    On PostgreSQL the batch is claimed with ``FOR UPDATE SKIP LOCKED``, so several pipeline
+    workers share the queue without processing a tutor twice. A tutor marked again while the
+    batch runs keeps its newer mark and is picked up by the next batch.
+    """
+    claimed = db.execute(
+        select(DirtyTutor.tutor_id, DirtyTutor.marked_at)
+        .order_by(DirtyTutor.marked_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not claimed:
         return 0
+    tutor_ids = [tutor_id for tutor_id, _ in claimed]
     run_pipeline(db, as_of=as_of, now=now, tutor_ids=tutor_ids)
-    db.execute(
-        delete(DirtyTutor).where(DirtyTutor.tutor_id.in_(tutor_ids), DirtyTutor.marked_at <= now)
-    )
+    for tutor_id, marked_at in claimed:
+        db.execute(
+            delete(DirtyTutor).where(
+                DirtyTutor.tutor_id == tutor_id, DirtyTutor.marked_at == marked_at
+            )
+        )
     return len(tutor_ids)

@@ -1,0 +1,87 @@
+"""``tutorpulse worker NAME``: long-running background workers (stop with Ctrl-C or SIGTERM)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from tutorpulse.clock import SystemClock
+from tutorpulse.config import Settings
+from tutorpulse.errors import TutorpulseError
+
+WorkerFunction = Callable[[Settings, threading.Event], None]
+WORKERS: dict[str, WorkerFunction] = {}
+
+
+def register_worker(name: str, run: WorkerFunction) -> None:
+    WORKERS[name] = run
+
+
+def run_pipeline_worker(settings: Settings, stop: threading.Event) -> None:
+    from tutorpulse.db.engine import make_engine, make_session_factory
+    from tutorpulse.jobs.locks import scheduler_lock
+    from tutorpulse.jobs.scheduler import PipelineWorker
+
+    engine = make_engine(settings.effective_database_url)
+    worker = PipelineWorker(
+        session_factory=make_session_factory(engine),
+        clock=SystemClock(),
+        lock=scheduler_lock(engine, settings.data_dir),
+        stop=stop,
+    )
+    worker.run_forever()
+
+
+def run_notifier_worker(settings: Settings, stop: threading.Event) -> None:
+    from tutorpulse.db.engine import make_engine, make_session_factory
+    from tutorpulse.interventions.notify import SmtpSender
+    from tutorpulse.jobs.notifier import deliver_emails
+
+    if not settings.smtp_host:
+        raise TutorpulseError(
+            "SMTP is not configured (TUTORPULSE_SMTP_HOST): emails stay in the outbox and "
+            "the in-app notifications"
+        )
+    sender = SmtpSender(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_sender,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        use_tls=settings.smtp_tls,
+    )
+    factory = make_session_factory(make_engine(settings.effective_database_url))
+    while not stop.is_set():
+        with factory() as db:
+            sent = deliver_emails(db, sender=sender, now=SystemClock().now())
+            db.commit()
+        stop.wait(0 if sent else 5)
+
+
+register_worker("pipeline", run_pipeline_worker)
+register_worker("notifier", run_notifier_worker)
+
+
+def worker_command(
+    name: Annotated[str, typer.Argument(help="pipeline, notifier, simulator or trainer.")],
+) -> None:
+    """Run a background worker until interrupted (SIGTERM finishes the current batch)."""
+    from tutorpulse.cli import load_settings, require_migrated
+    from tutorpulse.db.engine import make_engine
+
+    run = WORKERS.get(name)
+    if run is None:
+        known = ", ".join(sorted(WORKERS))
+        raise typer.BadParameter(f"unknown worker {name!r}; available: {known}")
+    settings = load_settings()
+    require_migrated(make_engine(settings.effective_database_url))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run(settings, stop)

@@ -1,0 +1,165 @@
+"""Scheduled jobs of the pipeline worker, and the loop that runs them.
+
+- dirty: every few seconds, recompute the tutors ingestion marked dirty (micro-batches);
+- full: a full recompute every 15 minutes;
+- nightly: at 00:05 UTC, the completed previous day (the daily rollup);
+- sla: every 5 minutes, escalate overdue human tasks;
+- extra jobs (model retraining at 02:00 UTC, feedback reminders) are registered by their
+  domains through ``register_job``.
+The jobs' ``now`` comes from an injectable clock: wall time in production, the simulator's
+clock in the demo, a fixed clock in tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tutorpulse.clock import Clock
+from tutorpulse.events import service as events
+from tutorpulse.interventions.service import check_slas
+from tutorpulse.jobs.locks import SchedulerLock
+from tutorpulse.pipeline.service import process_dirty, run_pipeline
+
+log = logging.getLogger("tutorpulse.jobs")
+JobFunction = Callable[[Session, datetime], Any]
+
+
+@dataclass
+class Job:
+    name: str
+    run: JobFunction
+    every: timedelta | None = None  # interval jobs
+    at: time | None = None  # daily jobs, UTC
+    last_run: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        if self.every is not None:
+            return self.last_run is None or now - self.last_run >= self.every
+        assert self.at is not None
+        today_at = datetime.combine(now.date(), self.at, tzinfo=now.tzinfo)
+        if now < today_at:
+            return False
+        return self.last_run is None or self.last_run < today_at
+
+
+def _dirty(db: Session, now: datetime) -> int:
+    return process_dirty(db, as_of=now.date(), now=now)
+
+
+def _full(db: Session, now: datetime) -> int:
+    return run_pipeline(db, as_of=now.date(), now=now).tutors
+
+
+def _nightly(db: Session, now: datetime) -> int:
+    yesterday: date = now.date() - timedelta(days=1)
+    return run_pipeline(db, as_of=yesterday, now=now).tutors
+
+
+def _sla(db: Session, now: datetime) -> int:
+    return check_slas(db, now=now)
+
+
+EXTRA_JOBS: list[Job] = []
+
+
+def register_job(job: Job) -> None:
+    """Domains add their scheduled work here (e.g. the daily model retraining)."""
+    EXTRA_JOBS.append(job)
+
+
+def default_jobs(*, full_every: timedelta = timedelta(minutes=15)) -> list[Job]:
+    return [
+        Job("full", _full, every=full_every),
+        Job("nightly", _nightly, at=time(0, 5)),
+        Job("sla", _sla, every=timedelta(minutes=5)),
+        *(Job(j.name, j.run, every=j.every, at=j.at) for j in EXTRA_JOBS),
+    ]
+
+
+@dataclass
+class PipelineWorker:
+    """Drains the dirty queue; when it holds the scheduler lock, also runs the due jobs."""
+
+    session_factory: sessionmaker[Session]
+    clock: Clock
+    lock: SchedulerLock
+    jobs: list[Job] = field(default_factory=default_jobs)
+    poll_seconds: float = 2.0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run_once(self) -> dict[str, Any]:
+        """One iteration: a dirty batch, then any due job. Returns what was done."""
+        done: dict[str, Any] = {}
+        now = self.clock.now()
+        done["dirty"] = self._in_transaction("dirty", _dirty, now)
+        if self.lock.acquire():
+            for job in self.jobs:
+                if self.stop.is_set():
+                    break
+                if job.due(now):
+                    done[job.name] = self._in_transaction(job.name, job.run, now)
+                    job.last_run = now
+        return done
+
+    def run_forever(self) -> None:
+        log.info("pipeline worker started")
+        try:
+            while not self.stop.is_set():
+                done = self.run_once()
+                busy = bool(done.get("dirty"))
+                self.stop.wait(0 if busy else self.poll_seconds)
+        finally:
+            self.lock.release()
+            log.info("pipeline worker stopped")
+
+    def _in_transaction(self, name: str, run: JobFunction, now: datetime) -> Any:
+        """Each job commits on success and rolls back on failure; a failure is logged, the
+        worker carries on (the next run retries)."""
+        with self.session_factory() as db:
+            try:
+                result = run(db, now)
+                if name != "dirty" or result:
+                    events.emit(
+                        db,
+                        topic="job.completed",
+                        payload={"job": name, "result": str(result), "at": now.isoformat()},
+                        now=now,
+                    )
+                db.commit()
+                return result
+            except Exception:
+                db.rollback()
+                log.exception("job %s failed", name)
+                return None
+
+
+class LatestDataClock:
+    """Time as the data tells it: the start of the latest held or missed session.
+
+    For the demo and for replays, where the simulator's time runs ahead of (or far behind)
+    the wall clock; in production the two agree and ``SystemClock`` is used.
+    """
+
+    def __init__(self, session_factory: sessionmaker[Session], fallback: Clock) -> None:
+        self._factory = session_factory
+        self._fallback = fallback
+
+    def now(self) -> datetime:
+        from sqlalchemy import func, select
+
+        from tutorpulse.marketplace.models import TutoringSession
+
+        with self._factory() as db:
+            latest = db.scalar(
+                select(func.max(TutoringSession.scheduled_start)).where(
+                    TutoringSession.status.in_(("completed", "no_show"))
+                )
+            )
+        return latest if isinstance(latest, datetime) else self._fallback.now()
