@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,12 +14,14 @@ import orjson
 from sqlalchemy.orm import Session
 
 from tutorpulse.errors import TutorpulseError
-from tutorpulse.ingest.readers import RawRecord, UnreadableFileError, read_csv, read_jsonl
+from tutorpulse.ingest.readers import RawRecord, UnreadableFileError
 from tutorpulse.ingest.schemas import KINDS
 from tutorpulse.ingest.service import Importer, ImportReport, ProgressCallback
 
 SUFFIXES = (".jsonl", ".csv")
 MANIFEST = "manifest.json"
+# Allocations between young-generation collections while importing (CPython's default: 700).
+BULK_GC_THRESHOLD = 50_000
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,23 @@ def _resolve_source(directory: Path, source: str) -> str:
     return "real"
 
 
+@contextmanager
+def _bulk_load_gc() -> Iterator[None]:
+    """Run the cyclic garbage collector rarely while a directory is imported.
+
+    An import allocates millions of short-lived, acyclic objects (rows, tuples); with the
+    default thresholds the collector re-scans them every 700 allocations, about an eighth of
+    the import's CPU time. Reference counting still frees them at once; cycles are still
+    collected, only less often. The previous thresholds are restored afterwards.
+    """
+    previous = gc.get_threshold()
+    gc.set_threshold(BULK_GC_THRESHOLD, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 def import_directory(
     db: Session,
     *,
@@ -88,6 +109,26 @@ def import_directory(
     chunk_size: int,
     checkpoint: Callable[[], None] | None = None,
     on_progress: ProgressCallback | None = None,
+) -> ImportReport:
+    with _bulk_load_gc():
+        return _import_plan(
+            db,
+            plan=plan,
+            now=now,
+            chunk_size=chunk_size,
+            checkpoint=checkpoint,
+            on_progress=on_progress,
+        )
+
+
+def _import_plan(
+    db: Session,
+    *,
+    plan: ImportPlan,
+    now: datetime,
+    chunk_size: int,
+    checkpoint: Callable[[], None] | None,
+    on_progress: ProgressCallback | None,
 ) -> ImportReport:
     importer = Importer(
         db,
@@ -109,14 +150,10 @@ def import_directory(
                 importer.note(f"{path.name}: file is empty; nothing imported from it")
                 continue
             try:
-                importer.feed(kind, _read(path, kind))
+                importer.feed_file(kind, path)
             except UnreadableFileError as exc:
                 importer.note(str(exc))
     return importer.finish()
-
-
-def _read(path: Path, kind: str) -> Iterable[RawRecord]:
-    return read_jsonl(path) if path.suffix == ".jsonl" else read_csv(path, kind)
 
 
 def ingest_records(

@@ -52,6 +52,11 @@ def check_not_binary(path: Path) -> None:
         raise UnreadableFileError(f"{path.name}: looks like a binary file (NUL byte); skipped")
 
 
+def read_file(path: Path, kind: str) -> Iterator[RawRecord]:
+    """The records of a ``.jsonl`` or ``.csv`` file of one kind."""
+    return read_jsonl(path) if path.suffix == ".jsonl" else read_csv(path, kind)
+
+
 def read_jsonl(path: Path) -> Iterator[RawRecord]:
     check_not_binary(path)
     name = path.name

@@ -173,14 +173,18 @@ ROW_BUILDERS: dict[str, Any] = {
 
 def to_row(kind: str, record: WireRecord) -> dict[str, Any]:
     row: dict[str, Any] = ROW_BUILDERS[kind](record)
-    row["content_hash"] = content_hash(row)
+    # A row fresh from its builder holds content only: hashed as is, same as content_hash().
+    row["content_hash"] = _digest(row)
     return row
 
 
 def content_hash(row: dict[str, Any]) -> str:
-    content = {k: v for k, v in row.items() if k not in NON_CONTENT}
-    digest = hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=16)
-    return digest.hexdigest()
+    return _digest({k: v for k, v in row.items() if k not in NON_CONTENT})
+
+
+def _digest(content: dict[str, Any]) -> str:
+    encoded = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 
 def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

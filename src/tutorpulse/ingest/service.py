@@ -5,6 +5,9 @@ reason and stored in ``ingest_rejects``; the good ones land. The same record sen
 no-op, a re-sent record may change only its mutable fields, and kinds are imported in
 dependency order so that a directory's sessions may come before (or without) its tutors file
 being read first. Services never commit: the caller passes ``checkpoint`` to commit per chunk.
+
+Validation and row building (``parsing``) need no database; for a large file they run in a
+helper process (``parallel``) while this one does the database work of the previous chunk.
 """
 
 from __future__ import annotations
@@ -12,18 +15,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-import orjson
-from pydantic import ValidationError
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from tutorpulse.db.base import table_of
 from tutorpulse.events import service as events
+from tutorpulse.ingest import bulk, parallel
 from tutorpulse.ingest.models import IngestBatch, RejectedRecord
-from tutorpulse.ingest.readers import RawRecord, UnreadableFileError
-from tutorpulse.ingest.rows import MUTABLE_FIELDS, TABLES, changed_fields, to_row
+from tutorpulse.ingest.parsing import Candidate, ParsedChunk, Rejection, parse_records, rejection
+from tutorpulse.ingest.readers import RawRecord
+from tutorpulse.ingest.rows import MUTABLE_FIELDS, TABLES, changed_fields
 from tutorpulse.ingest.schemas import ID_FIELDS, KINDS, SCHEMAS
 from tutorpulse.marketplace.models import Student, StudentFeedback, Tutor, TutoringSession
 
@@ -32,24 +37,7 @@ DEFAULT_CHUNK_SIZE = 5000
 REJECT_SAMPLE_LIMIT = 200
 # Databases cap bound parameters per statement; look-ups are split to stay under every cap.
 LOOKUP_CHUNK = 900
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    kind: str
-    file: str | None
-    line: int | None
-    record_id: str | None
-    field: str | None
-    reason: str
-    raw: str | None = None
-
-    def describe(self) -> str:
-        where = f"{self.file}:{self.line}" if self.file and self.line else (self.file or "")
-        parts = [p for p in (where, self.record_id and f"id={self.record_id}") if p]
-        prefix = " ".join(parts) + ": " if parts else ""
-        subject = f"{self.field}: " if self.field else ""
-        return f"{prefix}{subject}{self.reason}"
+_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 
 
 @dataclass(slots=True)
@@ -101,12 +89,6 @@ class ImportReport:
         }
 
 
-@dataclass(slots=True)
-class _Candidate:
-    raw: RawRecord
-    row: dict[str, Any]
-
-
 ProgressCallback = Callable[[str, int, int], None]
 
 
@@ -141,13 +123,23 @@ class Importer:
 
     # ------------------------------------------------------------------ public
     def feed(self, kind: str, records: Iterable[RawRecord]) -> KindCounts:
-        if kind not in SCHEMAS:
-            raise ValueError(f"unknown record kind {kind!r}; expected one of {', '.join(KINDS)}")
-        counts = self.report.counts[kind]
-        for chunk in _chunks(records, self.chunk_size):
-            self._process_chunk(kind, chunk, counts)
-            self._checkpoint()
-        return counts
+        """Import records of one kind (already read: HTTP bodies, simulator output, tests)."""
+        self._check_kind(kind)
+        return self._feed_parsed(
+            kind, parse_records(kind, records, source=self.source, chunk_size=self.chunk_size)
+        )
+
+    def feed_file(self, kind: str, path: Path) -> KindCounts:
+        """Import one JSON Lines or CSV file of one kind, parsing ahead in a helper if large.
+
+        Raises ``UnreadableFileError`` after importing the lines read before the file
+        turned unreadable.
+        """
+        self._check_kind(kind)
+        return self._feed_parsed(
+            kind,
+            parallel.parse_file(kind, path, source=self.source, chunk_size=self.chunk_size),
+        )
 
     def note(self, message: str) -> None:
         self.report.notes.append(message)
@@ -171,68 +163,42 @@ class Importer:
         return self.report
 
     # ----------------------------------------------------------------- chunks
-    def _process_chunk(self, kind: str, chunk: list[RawRecord], counts: KindCounts) -> None:
-        counts.received += len(chunk)
-        rejections: list[Rejection] = []
-        candidates: list[_Candidate] = []
-        for raw in chunk:
-            candidate_or_rejection = self._validate(kind, raw)
-            if isinstance(candidate_or_rejection, Rejection):
-                rejections.append(candidate_or_rejection)
-            else:
-                candidates.append(candidate_or_rejection)
+    @staticmethod
+    def _check_kind(kind: str) -> None:
+        if kind not in SCHEMAS:
+            raise ValueError(f"unknown record kind {kind!r}; expected one of {', '.join(KINDS)}")
 
-        candidates = self._check_references(kind, candidates, rejections)
+    def _feed_parsed(self, kind: str, chunks: Iterable[ParsedChunk]) -> KindCounts:
+        counts = self.report.counts[kind]
+        for chunk in chunks:
+            self._write_chunk(kind, chunk, counts)
+            self._checkpoint()
+        return counts
+
+    def _write_chunk(self, kind: str, chunk: ParsedChunk, counts: KindCounts) -> None:
+        rejections = chunk.rejections
+        candidates = self._check_references(kind, chunk.candidates, rejections)
         inserts, updates, unchanged, touched = self._reconcile(kind, candidates, rejections)
         table = TABLES[kind]
-        if inserts:
-            self.db.execute(table.insert(), inserts)
+        bulk.insert_rows(self.db.connection(), table, inserts)
         for record_id, values in updates:
             id_column = table.c[ID_FIELDS[kind]]
             self.db.execute(update(table).where(id_column == record_id).values(**values))
         self._after_write(kind, inserts, touched)
 
+        counts.received += chunk.received
         counts.inserted += len(inserts)
         counts.updated += len(updates)
         counts.unchanged += unchanged
         counts.rejected += len(rejections)
         self._store_rejections(rejections)
         if self._on_progress is not None:
-            self._on_progress(kind, len(chunk), sum(raw.size for raw in chunk))
-
-    def _validate(self, kind: str, raw: RawRecord) -> _Candidate | Rejection:
-        if raw.error is not None:
-            return self._rejection(kind, raw, raw.error_field, raw.error)
-        schema = SCHEMAS[kind]
-        try:
-            if isinstance(raw.payload, bytes):
-                record = schema.model_validate_json(raw.payload)
-            else:
-                record = schema.model_validate(raw.payload)
-        except ValidationError as exc:
-            field_name, reason = _first_error(exc)
-            return self._rejection(kind, raw, field_name, reason)
-        row = to_row(kind, record)
-        row["source"] = self.source
-        return _Candidate(raw, row)
-
-    def _rejection(
-        self, kind: str, raw: RawRecord, field_name: str | None, reason: str
-    ) -> Rejection:
-        return Rejection(
-            kind=kind,
-            file=raw.file,
-            line=raw.line,
-            record_id=_best_effort_id(kind, raw),
-            field=field_name,
-            reason=reason,
-            raw=raw.raw_text(),
-        )
+            self._on_progress(kind, chunk.received, chunk.size)
 
     # ------------------------------------------------------------- references
     def _check_references(
-        self, kind: str, candidates: list[_Candidate], rejections: list[Rejection]
-    ) -> list[_Candidate]:
+        self, kind: str, candidates: list[Candidate], rejections: list[Rejection]
+    ) -> list[Candidate]:
         if kind in ("sessions", "tutor_events"):
             self._load_known("tutors", Tutor.tutor_id, {c.row["tutor_id"] for c in candidates})
         if kind == "sessions":
@@ -241,13 +207,13 @@ class Importer:
             )
         if kind == "feedback":
             return self._check_feedback(candidates, rejections)
-        kept: list[_Candidate] = []
+        kept: list[Candidate] = []
         for candidate in candidates:
             problem = self._dangling(kind, candidate.row)
             if problem is None:
                 kept.append(candidate)
             else:
-                rejections.append(self._rejection(kind, candidate.raw, *problem))
+                rejections.append(rejection(kind, candidate.origin(), *problem))
         return kept
 
     def _dangling(self, kind: str, row: dict[str, Any]) -> tuple[str, str] | None:
@@ -265,12 +231,13 @@ class Importer:
 
     def _load_known(self, kind: str, column: Any, wanted: set[str]) -> None:
         missing = wanted - self._known[kind]
+        query = select(column).where(column.in_(_IDS))
         for part in _slices(sorted(missing), LOOKUP_CHUNK):
-            self._known[kind].update(self.db.scalars(select(column).where(column.in_(part))))
+            self._known[kind].update(self.db.scalars(query, {"ids": part}))
 
     def _check_feedback(
-        self, candidates: list[_Candidate], rejections: list[Rejection]
-    ) -> list[_Candidate]:
+        self, candidates: list[Candidate], rejections: list[Rejection]
+    ) -> list[Candidate]:
         session_ids = sorted({c.row["session_id"] for c in candidates})
         sessions: dict[str, tuple[str, str]] = {}
         existing_feedback: dict[str, str] = {}
@@ -287,7 +254,7 @@ class Importer:
                 )
             ):
                 existing_feedback[sid] = fid
-        kept: list[_Candidate] = []
+        kept: list[Candidate] = []
         for candidate in candidates:
             row = candidate.row
             problem = _feedback_problem(row, sessions, existing_feedback)
@@ -295,17 +262,25 @@ class Importer:
                 existing_feedback.setdefault(row["session_id"], row["feedback_id"])
                 kept.append(candidate)
             else:
-                rejections.append(self._rejection("feedback", candidate.raw, *problem))
+                rejections.append(rejection("feedback", candidate.origin(), *problem))
         return kept
 
     # -------------------------------------------------------------- duplicates
     def _reconcile(
-        self, kind: str, candidates: list[_Candidate], rejections: list[Rejection]
+        self, kind: str, candidates: list[Candidate], rejections: list[Rejection]
     ) -> tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]], int, set[str]]:
         """Split into inserts, updates (mutable fields only) and no-ops; reject conflicts."""
         table = TABLES[kind]
         id_field = ID_FIELDS[kind]
-        existing = self._existing_rows(table, id_field, [c.row[id_field] for c in candidates])
+        stored_hashes = self._stored_hashes(table, id_field, [c.row[id_field] for c in candidates])
+        # Full stored rows only where some record differs from them: a re-sent unchanged
+        # record costs one hash comparison, a new one nothing beyond the id look-up.
+        differing = {
+            c.row[id_field]
+            for c in candidates
+            if stored_hashes.get(c.row[id_field], c.row["content_hash"]) != c.row["content_hash"]
+        }
+        existing = self._stored_rows(table, id_field, differing)
         inserts: dict[str, dict[str, Any]] = {}
         updates: dict[str, dict[str, Any]] = {}
         unchanged = 0
@@ -316,6 +291,9 @@ class Importer:
             record_id = row[id_field]
             current = inserts.get(record_id) or existing.get(record_id)
             if current is None:
+                if record_id in stored_hashes:  # stored with this very content
+                    unchanged += 1
+                    continue
                 inserts[record_id] = row
                 if "tutor_id" in row:
                     touched.add(row["tutor_id"])
@@ -325,7 +303,7 @@ class Importer:
                 continue
             problem = _update_problem(kind, current, row, mutable, self.source)
             if problem is not None:
-                rejections.append(self._rejection(kind, candidate.raw, *problem))
+                rejections.append(rejection(kind, candidate.origin(), *problem))
                 continue
             if record_id in inserts:
                 inserts[record_id] = row
@@ -338,13 +316,21 @@ class Importer:
                 touched.add(row["tutor_id"])
         return list(inserts.values()), list(updates.items()), unchanged, touched
 
-    def _existing_rows(
-        self, table: Table, id_field: str, ids: list[str]
-    ) -> dict[str, dict[str, Any]]:
-        """Current hash of each id; the full row only for ids whose content may differ."""
+    def _stored_hashes(self, table: Table, id_field: str, ids: list[str]) -> dict[str, str]:
+        """Content hash of each id already stored (new ids are simply absent)."""
+        id_column = table.c[id_field]
+        found: dict[str, str] = {}
+        # One cached statement with an expanding parameter, not a fresh IN (...) per slice.
+        query = select(id_column, table.c.content_hash).where(id_column.in_(_IDS))
+        for part in _slices(sorted(set(ids)), LOOKUP_CHUNK):
+            rows = self.db.execute(query, {"ids": part})
+            found.update((record_id, digest) for record_id, digest in rows)
+        return found
+
+    def _stored_rows(self, table: Table, id_field: str, ids: set[str]) -> dict[str, dict[str, Any]]:
         id_column = table.c[id_field]
         found: dict[str, dict[str, Any]] = {}
-        for part in _slices(sorted(set(ids)), LOOKUP_CHUNK):
+        for part in _slices(sorted(ids), LOOKUP_CHUNK):
             for row in self.db.execute(select(table).where(id_column.in_(part))).mappings():
                 found[row[id_field]] = dict(row)
         return found
@@ -432,55 +418,6 @@ def _update_problem(
     if kind == "sessions" and current["status"] != "scheduled" and new["status"] == "scheduled":
         return "status", f"cannot go back from {current['status']!r} to 'scheduled'"
     return None
-
-
-def _first_error(exc: ValidationError) -> tuple[str | None, str]:
-    error = exc.errors(include_url=False)[0]
-    location = ".".join(str(part) for part in error["loc"]) or None
-    message = error["msg"]
-    if error["type"] == "json_invalid":
-        return None, f"invalid JSON: {error.get('ctx', {}).get('error', message)}"
-    if error["type"] == "model_type" or error["type"] == "model_attributes_type":
-        return None, "expected a JSON object"
-    cause = error.get("ctx", {}).get("error")
-    blamed = getattr(cause, "field", None)
-    if blamed is not None:
-        return blamed, str(cause).split(": ", 1)[1]
-    if message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    if error["type"] == "missing":
-        message = "required field is missing"
-    return location, message
-
-
-def _best_effort_id(kind: str, raw: RawRecord) -> str | None:
-    payload: Any = raw.payload
-    if isinstance(payload, bytes):
-        try:
-            payload = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return None
-    if isinstance(payload, dict):
-        value = payload.get(ID_FIELDS[kind])
-        return str(value)[:200] if value is not None else None
-    return None
-
-
-def _chunks(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
-    chunk: list[RawRecord] = []
-    try:
-        for record in records:
-            chunk.append(record)
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-    except UnreadableFileError:
-        # The lines read before the file turned unreadable are good: import them first.
-        if chunk:
-            yield chunk
-        raise
-    if chunk:
-        yield chunk
 
 
 def _slices(items: list[str], size: int) -> Iterator[list[str]]:

@@ -1,0 +1,154 @@
+"""Parse a large input file in a helper process while the importing process writes.
+
+Validating a record (pydantic, row building, content hash) costs about as much as writing it,
+and needs no database. For a file big enough to repay starting a process, a helper
+(``python -m tutorpulse.ingest.parallel``) reads and validates the file chunk by chunk and
+streams the parsed chunks back over its stdout, while the importer does the database work of
+the chunk before: two cores instead of one. The pipe's buffer bounds how far the helper runs
+ahead, so memory stays at a few chunks whatever the file size. Small files, and machines with
+one core, are parsed in-process by the very same functions.
+
+The helper only reads the file: every database check, every write and every commit stay in
+the importing process, in the order of the file. Frames are length-prefixed pickles between
+two processes of the same installation (never from elsewhere).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from tutorpulse.errors import TutorpulseError
+from tutorpulse.ingest.parsing import ParsedChunk, parse_records
+from tutorpulse.ingest.readers import UnreadableFileError, read_file
+
+# Below this size, starting a helper (~0.5 s of imports) costs more than it saves.
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+_LENGTH_BYTES = 8
+
+
+class ParseHelperError(TutorpulseError):
+    """The helper process failed (the import stops; what was committed stays)."""
+
+
+def parse_file(kind: str, path: Path, *, source: str, chunk_size: int) -> Iterator[ParsedChunk]:
+    """The parsed chunks of one file, in file order; see the module docstring."""
+    if path.stat().st_size >= PARALLEL_MIN_BYTES and _usable_cores() >= 2:
+        yield from _parse_in_helper(kind, path, source=source, chunk_size=chunk_size)
+    else:
+        yield from parse_records(kind, read_file(path, kind), source=source, chunk_size=chunk_size)
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+# ----------------------------------------------------------- importer side
+def _parse_in_helper(
+    kind: str, path: Path, *, source: str, chunk_size: int
+) -> Iterator[ParsedChunk]:
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            _helper_command(kind, path, source, chunk_size),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env=_helper_environment(),
+        )
+        stream = process.stdout
+        assert stream is not None
+        finished = False
+        unreadable: str | None = None
+        try:
+            while not finished:
+                tag, body = _receive(stream)
+                if tag == "chunk":
+                    yield body
+                elif tag == "unreadable":
+                    unreadable = body  # raised once the helper has finished cleanly
+                elif tag == "done":
+                    finished = True
+                else:
+                    raise _helper_failed(process, errors)
+        finally:
+            # Stopped early (an error, or the consumer gave up): the helper's work is moot.
+            if not finished and process.poll() is None:
+                process.kill()
+            stream.close()
+            process.wait()
+    if unreadable is not None:
+        raise UnreadableFileError(unreadable)
+
+
+def _helper_command(kind: str, path: Path, source: str, chunk_size: int) -> list[str]:
+    module = "tutorpulse.ingest.parallel"
+    return [sys.executable, "-m", module, kind, str(path), source, str(chunk_size)]
+
+
+def _helper_environment() -> dict[str, str]:
+    # The helper must import this very installation, wherever the importer found it.
+    package_root = str(Path(__file__).resolve().parents[2])
+    environment = dict(os.environ)
+    paths = [package_root, *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
+    environment["PYTHONPATH"] = os.pathsep.join(paths)
+    return environment
+
+
+def _receive(stream: IO[bytes]) -> tuple[str, Any]:
+    header = stream.read(_LENGTH_BYTES)
+    if len(header) < _LENGTH_BYTES:
+        return "eof", None
+    body = stream.read(int.from_bytes(header, "little"))
+    message: tuple[str, Any] = pickle.loads(body)
+    return message
+
+
+def _helper_failed(process: subprocess.Popen[bytes], errors: IO[bytes]) -> ParseHelperError:
+    code = process.wait()
+    errors.seek(0)
+    detail = errors.read().decode("utf-8", "replace").strip().splitlines()
+    last = detail[-1] if detail else "no error output"
+    return ParseHelperError(f"the parsing helper process stopped (exit code {code}): {last}")
+
+
+# ------------------------------------------------------------- helper side
+def _send(stream: IO[bytes], message: tuple[str, Any]) -> None:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(len(body).to_bytes(_LENGTH_BYTES, "little"))
+    stream.write(body)
+    stream.flush()
+
+
+def _helper_main(argv: Sequence[str]) -> int:
+    kind, path, source, chunk_size = argv
+    # A short-lived process that allocates millions of acyclic objects: the cyclic GC
+    # would only re-scan them, so it runs rarely here (never in the importing process).
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+    stream = sys.stdout.buffer
+    chunks = parse_records(
+        kind, read_file(Path(path), kind), source=source, chunk_size=int(chunk_size)
+    )
+    try:
+        try:
+            for chunk in chunks:
+                _send(stream, ("chunk", chunk))
+        except UnreadableFileError as exc:
+            _send(stream, ("unreadable", str(exc)))
+        _send(stream, ("done", None))
+    except BrokenPipeError:
+        return 1  # the importer stopped reading; nothing left to do
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_helper_main(sys.argv[1:]))

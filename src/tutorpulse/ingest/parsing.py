@@ -1,0 +1,153 @@
+"""Record-level import work that needs no database: validate, build the row, explain rejects.
+
+These are pure functions of the input records, so that a helper process can run them on a
+large file while the importing process writes the previous chunk (``ingest.parallel``). Every
+check that needs the database (references, duplicates, conflicts) stays in ``service``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import orjson
+from pydantic import ValidationError
+
+from tutorpulse.ingest.readers import RawRecord, UnreadableFileError
+from tutorpulse.ingest.rows import to_row
+from tutorpulse.ingest.schemas import ID_FIELDS, SCHEMAS
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    kind: str
+    file: str | None
+    line: int | None
+    record_id: str | None
+    field: str | None
+    reason: str
+    raw: str | None = None
+
+    def describe(self) -> str:
+        where = f"{self.file}:{self.line}" if self.file and self.line else (self.file or "")
+        parts = [p for p in (where, self.record_id and f"id={self.record_id}") if p]
+        prefix = " ".join(parts) + ": " if parts else ""
+        subject = f"{self.field}: " if self.field else ""
+        return f"{prefix}{subject}{self.reason}"
+
+
+class Candidate(NamedTuple):
+    """A record that passed validation: its table row and where it came from.
+
+    A plain tuple rather than the ``RawRecord`` so that chunks cross a process boundary
+    cheaply; ``origin()`` rebuilds the record when a later check rejects it.
+    """
+
+    row: dict[str, Any]
+    file: str | None
+    line: int | None
+    payload: bytes | dict[str, Any] | None
+
+    def origin(self) -> RawRecord:
+        return RawRecord(self.file, self.line, self.payload)
+
+
+@dataclass(slots=True)
+class ParsedChunk:
+    """One chunk of input after validation: what may be written, and what was rejected."""
+
+    candidates: list[Candidate]
+    rejections: list[Rejection]
+    received: int
+    size: int
+
+
+def parse_records(
+    kind: str, records: Iterable[RawRecord], *, source: str, chunk_size: int
+) -> Iterator[ParsedChunk]:
+    for chunk in chunked(records, chunk_size):
+        yield parse_chunk(kind, chunk, source=source)
+
+
+def parse_chunk(kind: str, chunk: list[RawRecord], *, source: str) -> ParsedChunk:
+    schema = SCHEMAS[kind]
+    candidates: list[Candidate] = []
+    rejections: list[Rejection] = []
+    for raw in chunk:
+        if raw.error is not None:
+            rejections.append(rejection(kind, raw, raw.error_field, raw.error))
+            continue
+        try:
+            if isinstance(raw.payload, bytes):
+                record = schema.model_validate_json(raw.payload)
+            else:
+                record = schema.model_validate(raw.payload)
+        except ValidationError as exc:
+            rejections.append(rejection(kind, raw, *_first_error(exc)))
+            continue
+        row = to_row(kind, record)
+        row["source"] = source
+        candidates.append(Candidate(row, raw.file, raw.line, raw.payload))
+    return ParsedChunk(candidates, rejections, len(chunk), sum(raw.size for raw in chunk))
+
+
+def rejection(kind: str, raw: RawRecord, field_name: str | None, reason: str) -> Rejection:
+    return Rejection(
+        kind=kind,
+        file=raw.file,
+        line=raw.line,
+        record_id=_best_effort_id(kind, raw),
+        field=field_name,
+        reason=reason,
+        raw=raw.raw_text(),
+    )
+
+
+def chunked(records: Iterable[RawRecord], size: int) -> Iterator[list[RawRecord]]:
+    chunk: list[RawRecord] = []
+    try:
+        for record in records:
+            chunk.append(record)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    except UnreadableFileError:
+        # The lines read before the file turned unreadable are good: import them first.
+        if chunk:
+            yield chunk
+        raise
+    if chunk:
+        yield chunk
+
+
+def _first_error(exc: ValidationError) -> tuple[str | None, str]:
+    error = exc.errors(include_url=False)[0]
+    location = ".".join(str(part) for part in error["loc"]) or None
+    message = error["msg"]
+    if error["type"] == "json_invalid":
+        return None, f"invalid JSON: {error.get('ctx', {}).get('error', message)}"
+    if error["type"] == "model_type" or error["type"] == "model_attributes_type":
+        return None, "expected a JSON object"
+    cause = error.get("ctx", {}).get("error")
+    blamed = getattr(cause, "field", None)
+    if blamed is not None:
+        return blamed, str(cause).split(": ", 1)[1]
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "required field is missing"
+    return location, message
+
+
+def _best_effort_id(kind: str, raw: RawRecord) -> str | None:
+    payload: Any = raw.payload
+    if isinstance(payload, bytes):
+        try:
+            payload = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return None
+    if isinstance(payload, dict):
+        value = payload.get(ID_FIELDS[kind])
+        return str(value)[:200] if value is not None else None
+    return None

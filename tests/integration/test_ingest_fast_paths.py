@@ -1,0 +1,170 @@
+"""The import's fast paths change nothing but speed.
+
+- ``bulk.insert_rows`` (sqlite3 executemany / PostgreSQL COPY) stores exactly what a
+  SQLAlchemy insert of the same rows stores, on both backends;
+- parsing in a helper process (``parallel``) imports the same rows and reports the same
+  rejects as parsing in-process, including files that turn unreadable half-way;
+- a helper that dies makes the import fail loudly.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from tutorpulse.ingest import bulk, parallel
+from tutorpulse.ingest.parsing import parse_records
+from tutorpulse.ingest.readers import read_jsonl
+from tutorpulse.ingest.rows import TABLES
+from tutorpulse.ingest.schemas import ID_FIELDS, KINDS
+from tutorpulse.ingest.service import ImportReport
+
+from ..conftest import FIXTURES, SAMPLE_DIR
+from .helpers import run_import, table_checksums, tutor, write_jsonl
+
+BOOKKEEPING = {"created_at", "updated_at"}
+Inserter = Callable[[Session, str, list[dict[str, Any]]], None]
+
+
+def _sample_rows() -> dict[str, list[dict[str, Any]]]:
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for kind in KINDS:
+        records = read_jsonl(SAMPLE_DIR / f"{kind}.jsonl")
+        chunks = parse_records(kind, records, source="synthetic", chunk_size=10_000)
+        rows[kind] = [c.row for chunk in chunks for c in chunk.candidates]
+    # Unknown fields (the JSON ``extra`` column) and empty lists must survive as well.
+    rows["tutors"][0] = rows["tutors"][0] | {"extra": {"room": "B12", "n": [1, 2.5]}}
+    rows["students"][0] = rows["students"][0] | {"subjects_interested": []}
+    return rows
+
+
+def _stored_after(db: Session, insert: Inserter) -> dict[str, list[dict[str, Any]]]:
+    rows = _sample_rows()
+    nested = db.begin_nested()
+    for kind in KINDS:
+        insert(db, kind, rows[kind])
+    stored = {}
+    for kind, table in TABLES.items():
+        query = select(table).order_by(table.c[ID_FIELDS[kind]])
+        stored[kind] = [
+            {k: v for k, v in row.items() if k not in BOOKKEEPING}
+            for row in db.execute(query).mappings()
+        ]
+    nested.rollback()
+    return stored
+
+
+def _sqlalchemy_insert(db: Session, kind: str, rows: list[dict[str, Any]]) -> None:
+    db.execute(TABLES[kind].insert(), rows)
+
+
+def _bulk_insert(db: Session, kind: str, rows: list[dict[str, Any]]) -> None:
+    bulk.insert_rows(db.connection(), TABLES[kind], rows)
+
+
+def test_bulk_insert_stores_what_sqlalchemy_stores(db: Session) -> None:
+    expected = _stored_after(db, _sqlalchemy_insert)
+    assert all(expected.values())
+    assert _stored_after(db, _bulk_insert) == expected
+
+
+# ------------------------------------------------------------- helper process
+@pytest.fixture
+def sqlite_db(sqlite_engine: Engine) -> Iterator[Session]:
+    """The ``db`` fixture on SQLite only: the helper never touches the database."""
+    connection = sqlite_engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+def _force_helper(monkeypatch: pytest.MonkeyPatch, *, min_bytes: int = 1) -> list[str]:
+    """Parse files of ``min_bytes`` or more in a helper; returns the names of those files."""
+    # A helper process per file costs ~0.5 s: tests pick the file(s) that need one.
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", min_bytes)
+    monkeypatch.setattr(parallel, "_usable_cores", lambda: 2)
+    helped: list[str] = []
+    start_helper = parallel._parse_in_helper
+
+    def spy(kind: str, path: Path, **options: Any) -> Iterator[Any]:
+        helped.append(path.name)
+        return start_helper(kind, path, **options)
+
+    monkeypatch.setattr(parallel, "_parse_in_helper", spy)
+    return helped
+
+
+@pytest.fixture
+def force_helper(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return _force_helper(monkeypatch)
+
+
+def _summary(report: ImportReport) -> tuple[Any, ...]:
+    """What a report says, whether the rows were new or already stored."""
+    counts = {kind: (c.received, c.accepted, c.rejected) for kind, c in report.counts.items()}
+    return counts, [r.describe() for r in report.rejections], report.notes
+
+
+def test_helper_import_equals_in_process_import(
+    sqlite_db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_process = run_import(sqlite_db, SAMPLE_DIR)
+    stored = table_checksums(sqlite_db)
+    helped = _force_helper(monkeypatch, min_bytes=(SAMPLE_DIR / "sessions.jsonl").stat().st_size)
+    again = run_import(sqlite_db, SAMPLE_DIR)  # same rows, same hashes: all unchanged
+    assert helped == ["sessions.jsonl"]
+    assert table_checksums(sqlite_db) == stored
+    assert sum(c.unchanged for c in again.counts.values()) == in_process.total_accepted
+    assert _summary(again) == _summary(in_process)
+
+
+@pytest.mark.parametrize(
+    ("mode", "largest_file"),
+    [("bad_values", "sessions.jsonl"), ("binary", "tutors.jsonl"), ("bad_csv", "tutors.csv")],
+)
+def test_helper_reports_the_same_rejects(
+    sqlite_db: Session, monkeypatch: pytest.MonkeyPatch, mode: str, largest_file: str
+) -> None:
+    in_process = run_import(sqlite_db, FIXTURES / "bad" / mode)
+    size = (FIXTURES / "bad" / mode / largest_file).stat().st_size
+    helped = _force_helper(monkeypatch, min_bytes=size)
+    assert _summary(run_import(sqlite_db, FIXTURES / "bad" / mode)) == _summary(in_process)
+    assert helped == [largest_file]
+
+
+def test_helper_imports_the_lines_before_a_file_turns_unreadable(
+    sqlite_db: Session, tmp_path: Path, force_helper: list[str]
+) -> None:
+    # Past the text decoder's first block, so that some lines decode before the bad bytes.
+    lines = [b"tutor_id,name,email,onboarding_date,subjects,education_level,location,"]
+    lines[0] += b"baseline_sessions_per_week"
+    for n in range(300):
+        lines.append(
+            f't{n},Ada Lovelace,t{n}@example.org,2024-09-01,"[""Math""]",PhD,Paris,9'.encode()
+        )
+    (tmp_path / "tutors.csv").write_bytes(b"\n".join(lines) + b"\n\xff\xfe broken\n")
+    report = run_import(sqlite_db, tmp_path)
+    assert 0 < report.counts["tutors"].inserted < 300
+    assert any("not valid UTF-8 after line" in note for note in report.notes)
+    assert force_helper == ["tutors.csv"]
+
+
+@pytest.mark.usefixtures("force_helper")
+def test_a_dead_helper_fails_the_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_jsonl(tmp_path / "tutors.jsonl", [tutor()])
+    crash = [sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"]
+    monkeypatch.setattr(parallel, "_helper_command", lambda *args: crash)
+    chunks = parallel.parse_file("tutors", tmp_path / "tutors.jsonl", source="real", chunk_size=10)
+    with pytest.raises(parallel.ParseHelperError, match=r"exit code 3\): boom"):
+        list(chunks)
