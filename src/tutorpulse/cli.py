@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Annotated
 
@@ -111,18 +112,22 @@ def require_migrated(engine: object) -> None:
         )
 
 
-def _register_optional_commands() -> None:
-    from tutorpulse.auth.cli import register as register_auth
-
-    register_auth(app)
-    try:
-        from tutorpulse.simulator.cli import register
-    except ImportError:
-        return
-    register(app)
+# Domains that bring their own commands register them here (each module has ``register``).
+DOMAIN_COMMANDS = ("tutorpulse.auth.cli", "tutorpulse.simulator.cli", "tutorpulse.risk.cli")
 
 
-_register_optional_commands()
+def _register_domain_commands() -> None:
+    for module_name in DOMAIN_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # that domain has no commands in this build
+        module.register(app)
+
+
+_register_domain_commands()
 
 
 def main() -> None:
