@@ -137,3 +137,81 @@ def test_sqlite_and_postgresql_agree(sqlite_engine: Engine, postgres_engine: Eng
             outer.rollback()
             connection.close()
     assert snapshots[0] == snapshots[1]
+
+
+def test_flag_evidence_satisfaction_and_training_figures(db: Session, tmp_path: Any) -> None:
+    from datetime import UTC, datetime
+
+    from tutorpulse.interventions.models import Intervention
+
+    from .helpers import event, student, tutor
+
+    write_jsonl(tmp_path / "tutors.jsonl", [tutor("t1")])
+    write_jsonl(tmp_path / "students.jsonl", [student("s1"), student("s2"), student("s3")])
+    write_jsonl(
+        tmp_path / "sessions.jsonl",
+        [
+            session(
+                "p1",
+                student_id="s1",
+                student_rating=2.0,
+                scheduled_start="2025-01-15T16:00:00Z",
+                actual_start="2025-01-15T16:00:00Z",
+            ),
+            session(
+                "p2",
+                student_id="s2",
+                student_rating=2.5,
+                scheduled_start="2025-01-16T16:00:00Z",
+                actual_start="2025-01-16T16:00:00Z",
+            ),
+            session(
+                "ok",
+                student_id="s3",
+                student_rating=5.0,
+                session_type="group",
+                scheduled_start="2025-01-17T16:00:00Z",
+                actual_start="2025-01-17T16:00:00Z",
+            ),
+        ],
+    )
+    write_jsonl(
+        tmp_path / "tutor_events.jsonl",
+        [
+            event(
+                "tr1",
+                event_type="training_completed",
+                event_timestamp="2025-01-12T10:00:00Z",
+                metadata={"module_id": "m-1"},
+            )
+        ],
+    )
+    run_import(db, tmp_path)
+    for module, day in (("m-1", 10), ("m-2", 11)):
+        db.add(
+            Intervention(
+                tutor_id="t1",
+                intervention_type="A2",
+                mode="automated",
+                trigger_reason="gap",
+                evidence={"module_id": module},
+                status="sent",
+                recommended_date=datetime(2025, 1, day, 9, tzinfo=UTC),
+            )
+        )
+    db.flush()
+    run_pipeline(db, as_of=AS_OF, now=NOW)
+    flag = db.scalar(
+        select(TutorFlag).where(
+            TutorFlag.tutor_id == "t1", TutorFlag.flag_type == "poor_first_session"
+        )
+    )
+    assert flag is not None and flag.evidence["session_ids"] == ["p2", "p1"]
+    overall = db.scalar(
+        select(TutorPerformanceMetric.details).where(
+            TutorPerformanceMetric.tutor_id == "t1", TutorPerformanceMetric.window_days == 30
+        )
+    )["overall"]
+    assert overall["by_session_type"]["group"] == {"avg_rating": 5.0, "n": 1}
+    assert overall["by_subject"]["Mathematics"]["n"] == 3
+    assert overall["training_assigned"] == 2 and overall["training_completion_rate"] == 0.5

@@ -163,6 +163,7 @@ def _window_metrics(
     response = events.mean(responses, response_rows)
     yield "response_n", events.count(response_rows)
     yield "response_avg_minutes", response
+    yield "response_p50_minutes", _quantile(events, responses, response_rows, 0.50)
     yield "response_p95_minutes", _quantile(events, responses, response_rows, 0.95)
     yield "training_count", events.count(recent & (kind == "training_completed"))
     yield "availability_change_count", events.count(recent & (kind == "availability_change"))
@@ -314,3 +315,24 @@ def ratio(numerator: Any, denominator: Any) -> float | None:
     if denominator is None or denominator <= 0 or pd.isna(denominator):
         return None
     return float(numerator) / float(denominator)
+
+
+def satisfaction_breakdown(
+    data: MarketData, *, as_of: date, window: int = 30
+) -> dict[str, dict[str, dict[str, dict[str, float | int]]]]:
+    """Mean rating and count per subject and per session type, per tutor (last 30 days)."""
+    end = pd.Timestamp(day_end(as_of))
+    sessions = data.sessions
+    rated = sessions[
+        (sessions["scheduled_start"] < end)
+        & (sessions["scheduled_start"] >= end - pd.Timedelta(days=window))
+        & sessions["student_rating"].notna()
+    ]
+    result: dict[str, dict[str, dict[str, dict[str, float | int]]]] = {}
+    for dimension, column in (("by_subject", "subject"), ("by_session_type", "session_type")):
+        grouped = rated.groupby(["tutor_id", column])["student_rating"].agg(["mean", "count"])
+        for keys, mean, count in zip(grouped.index, grouped["mean"], grouped["count"], strict=True):
+            tutor_id, value = str(keys[0]), str(keys[1])
+            entry = result.setdefault(tutor_id, {}).setdefault(dimension, {})
+            entry[value] = {"avg_rating": round(float(mean), 3), "n": int(count)}
+    return result

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from tutorpulse.metrics.compute import (
     MIN_NO_SHOW_BASE,
     MIN_RATED,
 )
+from tutorpulse.metrics.data import MarketData, day_end
 
 HIGH_RESCHEDULES_PER_WEEK = 3
 LOGIN_DECLINE = 0.30
@@ -162,3 +164,37 @@ def _plain(value: object) -> float | int:
         return int(value)
     number = float(value)  # type: ignore[arg-type]
     return round(number, 4) if not np.isnan(number) else float("nan")
+
+
+EVIDENCE_LIMIT = 10
+
+
+def evidence_sessions(
+    data: MarketData, *, as_of: date, patterns: pd.DataFrame
+) -> dict[tuple[str, str], list[str]]:
+    """The sessions behind the poor-first-session and no-show patterns of flagged tutors."""
+    end = pd.Timestamp(day_end(as_of))
+    sessions = data.sessions[data.sessions["scheduled_start"] < end]
+    found: dict[tuple[str, str], list[str]] = {}
+    checks = {
+        "poor_first_session": (
+            30,
+            lambda s: (
+                (s["session_number"] == 1)
+                & ((s["student_rating"] < 3) | (s["late_start_minutes"] > 10))
+            ),
+        ),
+        "no_show_risk": (14, lambda s: s["no_show"].fillna(False).astype(bool)),
+    }
+    for code, (days, condition) in checks.items():
+        flagged = set(patterns.index[patterns[code]])
+        if not flagged:
+            continue
+        recent = sessions[
+            sessions["tutor_id"].isin(flagged)
+            & (sessions["scheduled_start"] >= end - pd.Timedelta(days=days))
+        ]
+        hits = recent[condition(recent)].sort_values("scheduled_start", ascending=False)
+        for tutor_id, group in hits.groupby("tutor_id"):
+            found[(str(tutor_id), code)] = list(group["session_id"].head(EVIDENCE_LIMIT))
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -70,7 +70,11 @@ def chunked(items: list[T], size: int = ID_CHUNK) -> Iterator[list[T]]:
 
 
 def metric_rows(
-    frame: pd.DataFrame, tiers: pd.DataFrame, *, as_of: date
+    frame: pd.DataFrame,
+    tiers: pd.DataFrame,
+    *,
+    as_of: date,
+    extras: Mapping[str, dict[str, Any]] | None = None,
 ) -> Iterable[dict[str, Any]]:
     """One row per tutor and window; figures below their minimum sample are None."""
     # Plain dicts: pandas row access is far slower than the formatting done here.
@@ -81,6 +85,7 @@ def metric_rows(
         overall = {key: plain(row[key]) for key in OVERALL_KEYS}
         overall["composite_percentile"] = plain(tier_row["percentile"])
         overall["tier_reason"] = tier_row["reason"]
+        overall |= (extras or {}).get(str(tutor_id), {})
         for window in WINDOWS:
             yield _window_row(str(tutor_id), row, window, as_of, tier, overall)
 
@@ -160,7 +165,14 @@ def _window_row(
     }
 
 
-def save_metrics(db: Session, *, frame: pd.DataFrame, tiers: pd.DataFrame, as_of: date) -> int:
+def save_metrics(
+    db: Session,
+    *,
+    frame: pd.DataFrame,
+    tiers: pd.DataFrame,
+    as_of: date,
+    extras: Mapping[str, dict[str, Any]] | None = None,
+) -> int:
     tutor_ids = [str(t) for t in frame.index]
     for part in chunked(tutor_ids):
         db.execute(
@@ -169,7 +181,7 @@ def save_metrics(db: Session, *, frame: pd.DataFrame, tiers: pd.DataFrame, as_of
                 TutorPerformanceMetric.tutor_id.in_(part),
             )
         )
-    rows = list(metric_rows(frame, tiers, as_of=as_of))
+    rows = list(metric_rows(frame, tiers, as_of=as_of, extras=extras))
     if rows:
         db.execute(table_of(TutorPerformanceMetric).insert(), rows)
     return len(rows)
@@ -182,6 +194,7 @@ def update_flags(
     red_flags: pd.DataFrame,
     patterns: pd.DataFrame,
     as_of: date,
+    evidence_ids: Mapping[tuple[str, str], list[str]] | None = None,
 ) -> dict[str, int]:
     """Raise new flags, refresh open ones, clear the ones whose condition no longer holds.
 
@@ -205,6 +218,9 @@ def update_flags(
         ):
             open_flags[(tutor_id, flag_type)] = (flag_id, raised_on, last_seen_on)
     active = _active_flags(frame, red_flags, patterns)
+    for key, session_ids in (evidence_ids or {}).items():
+        if key in active:
+            active[key][1]["session_ids"] = session_ids
     raised: list[dict[str, Any]] = []
     refreshed: list[dict[str, Any]] = []
     for (tutor_id, flag_type), (category, evidence) in active.items():
@@ -329,3 +345,61 @@ def _tier_row(
         "to_tier": after,
         "reason": reason[:500],
     }
+
+
+TRAINING_DEADLINE_DAYS = 7
+
+
+def training_completion(
+    db: Session, *, tutor_ids: list[str], as_of: date, days: int = 90
+) -> dict[str, dict[str, Any]]:
+    """Training modules assigned (A2, not holdout) in the last ``days`` days, and how many
+    the tutor completed within 7 days of the assignment (``training_completed`` events)."""
+    from tutorpulse.interventions.models import Intervention
+    from tutorpulse.marketplace.models import TutorEvent
+    from tutorpulse.metrics.data import day_end, day_start
+
+    start, end = day_start(as_of - timedelta(days=days - 1)), day_end(as_of)
+    assigned: dict[str, list[tuple[str, datetime]]] = {}
+    completed: dict[str, list[tuple[str, datetime]]] = {}
+    for part in chunked(tutor_ids):
+        for tutor_id, evidence, when in db.execute(
+            select(
+                Intervention.tutor_id, Intervention.evidence, Intervention.recommended_date
+            ).where(
+                Intervention.intervention_type == "A2",
+                Intervention.holdout.is_(False),
+                Intervention.tutor_id.in_(part),
+                Intervention.recommended_date >= start,
+                Intervention.recommended_date < end,
+            )
+        ):
+            assigned.setdefault(tutor_id, []).append((str(evidence.get("module_id")), when))
+        if not assigned:
+            continue
+        for tutor_id, metadata, when in db.execute(
+            select(
+                TutorEvent.tutor_id, TutorEvent.event_metadata, TutorEvent.event_timestamp
+            ).where(
+                TutorEvent.event_type == "training_completed",
+                TutorEvent.tutor_id.in_([t for t in part if t in assigned]),
+                TutorEvent.event_timestamp >= start,
+                TutorEvent.event_timestamp < end,
+            )
+        ):
+            completed.setdefault(tutor_id, []).append((str(metadata.get("module_id")), when))
+    result: dict[str, dict[str, Any]] = {}
+    for tutor_id, modules in assigned.items():
+        done = sum(
+            any(
+                module == finished and given <= at <= given + timedelta(TRAINING_DEADLINE_DAYS)
+                for finished, at in completed.get(tutor_id, [])
+            )
+            for module, given in modules
+        )
+        result[tutor_id] = {
+            "training_assigned": len(modules),
+            "training_completed_in_time": done,
+            "training_completion_rate": round(done / len(modules), 4),
+        }
+    return result

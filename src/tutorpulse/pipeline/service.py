@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session
 from tutorpulse.events import service as events
 from tutorpulse.events.models import DirtyTutor
 from tutorpulse.interventions.engine import run_engine
-from tutorpulse.metrics.compute import compute_metrics
+from tutorpulse.metrics.compute import compute_metrics, satisfaction_breakdown
 from tutorpulse.metrics.data import MarketData, load_market_data
-from tutorpulse.metrics.flags import pattern_flags, threshold_flags
+from tutorpulse.metrics.flags import evidence_sessions, pattern_flags, threshold_flags
 from tutorpulse.metrics.service import (
     clear_flags_of_inactive,
     record_tiers,
     save_metrics,
+    training_completion,
     update_flags,
 )
 from tutorpulse.metrics.tiers import TIERS, assign_tiers
@@ -92,13 +93,18 @@ def run_pipeline(
     tiers = evaluation.tiers
     if tutor_ids is not None:
         tiers = _keep_stored_tiers(db, tiers, as_of=as_of)
-    rows = save_metrics(db, frame=evaluation.frame, tiers=tiers, as_of=as_of)
+    tutor_list = [str(t) for t in evaluation.frame.index]
+    extras = satisfaction_breakdown(data, as_of=as_of)
+    for tutor_id, figures in training_completion(db, tutor_ids=tutor_list, as_of=as_of).items():
+        extras.setdefault(tutor_id, {}).update(figures)
+    rows = save_metrics(db, frame=evaluation.frame, tiers=tiers, as_of=as_of, extras=extras)
     flags = update_flags(
         db,
         frame=evaluation.frame,
         red_flags=evaluation.red_flags,
         patterns=evaluation.patterns,
         as_of=as_of,
+        evidence_ids=evidence_sessions(data, as_of=as_of, patterns=evaluation.patterns),
     )
     save_rule_scores(db, scores=evaluation.scores, as_of=as_of)
     computed = [str(t) for t in evaluation.frame.index]
