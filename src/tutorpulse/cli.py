@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from tutorpulse.clock import SystemClock
 from tutorpulse.config import Settings
 from tutorpulse.db.engine import make_engine, make_session_factory
 from tutorpulse.db.migrate import current_revision, head_revision, upgrade
@@ -65,6 +67,37 @@ def db_current() -> None:
 app.command("import")(import_command)
 app.add_typer(pipeline_app, name="pipeline")
 app.command("worker")(worker_command)
+
+
+@app.command()
+def backup(
+    out: Annotated[
+        Path | None, typer.Option(help="Backup file (default: DATA_DIR/backups/<time>).")
+    ] = None,
+) -> None:
+    """Back up the database (SQLite online backup, or pg_dump for PostgreSQL)."""
+    from tutorpulse.db.backup import backup as run_backup
+    from tutorpulse.db.backup import default_backup_path
+
+    settings = load_settings()
+    engine = make_engine(settings.effective_database_url)
+    target = out or default_backup_path(settings.data_dir, engine, SystemClock().now())
+    console.print(f"backup written to {run_backup(engine, out=target)}")
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A file written by `tutorpulse backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm replacing the database.")] = False,
+) -> None:
+    """Replace the database's content with a backup (stop the app and workers first)."""
+    from tutorpulse.db.backup import restore as run_restore
+
+    if not yes:
+        raise TutorpulseError("restore replaces every record in the database: add --yes")
+    settings = load_settings()
+    run_restore(make_engine(settings.effective_database_url), source=source)
+    console.print(f"database restored from {source}")
 
 
 @app.command()

@@ -87,3 +87,12 @@ def test_demo_small_loads_and_computes(tmp_path: Path) -> None:
     assert "pipeline computed for" in result.stderr
     again = run("demo", "--small", "--no-serve", data_dir=tmp_path)
     assert again.returncode == 0 and "reusing it" in again.stderr
+
+
+def test_backup_and_restore_commands(tmp_path: Path) -> None:
+    assert run("db", "upgrade", data_dir=tmp_path).returncode == 0
+    target = tmp_path / "copy.db"
+    result = run("backup", "--out", str(target), data_dir=tmp_path)
+    assert result.returncode == 0 and target.is_file(), result.stderr
+    assert_one_line_error(run("restore", str(target), data_dir=tmp_path), "add --yes")
+    assert run("restore", str(target), "--yes", data_dir=tmp_path).returncode == 0
