@@ -36,7 +36,7 @@ class BehaviourParams:
     volatility: float = 0.2
     engagement_slope: float = 1.3  # engagement = sigmoid(slope * effective commitment)
     # Daily hazard of starting to leave: base * family multiplier * exp(-beta * (c - ref)).
-    leave_base: float = 0.00038
+    leave_base: float = 0.00042
     leave_beta: float = 1.6
     leave_ref: float = 1.0
     leave_max: float = 0.08
@@ -45,7 +45,7 @@ class BehaviourParams:
     family_hazard: tuple[float, ...] = (0.42, 1.1, 1.6)  # STEM, Language/Writing, Test Prep
     # How a departure unfolds: abrupt resignation, decline then resignation, fade to nothing,
     # partial fade (reduced activity).
-    leave_mode_weights: tuple[float, ...] = (0.22, 0.28, 0.32, 0.18)
+    leave_mode_weights: tuple[float, ...] = (0.23, 0.31, 0.29, 0.17)
     # Temporary dips of healthy tutors (bad weeks) and holidays.
     dip_rate: float = 1 / 150
     dip_depth: tuple[float, float] = (0.5, 1.4)
@@ -60,7 +60,7 @@ class BehaviourParams:
     # Share of a staying tutor's wanted load that turns into sessions (holidays, the lag until
     # a new student starts); hiring plans with it.
     utilisation: float = 0.92
-    hiring_slack: float = 0.02
+    hiring_slack: float = 0.04
     trim_tolerance: float = 0.2
     no_show_base: float = 0.0032
     no_show_engagement: float = 5.0
@@ -70,10 +70,10 @@ class BehaviourParams:
     reschedule_engagement: float = 3.2
     family_reschedule: tuple[float, ...] = (1.45, 0.85, 0.95)
     student_reschedule_share: float = 0.018
-    first_session_penalty: float = 1.2
+    first_session_penalty: float = 1.25
     family_first_penalty: tuple[float, ...] = (0.0, 0.4, 0.0)
     tenure_first_bonus: float = 0.7
-    family_quality_sd: tuple[float, ...] = (0.42, 0.45, 0.9)
+    family_quality_sd: tuple[float, ...] = (0.42, 0.45, 1.0)
     rating_noise: float = 0.72
     feedback_rate_first: float = 0.8
     feedback_rate_other: float = 0.36
