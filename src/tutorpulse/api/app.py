@@ -12,6 +12,7 @@ from tutorpulse.clock import Clock, SystemClock
 from tutorpulse.config import Settings
 from tutorpulse.db.engine import make_engine, make_session_factory
 from tutorpulse.ingest import api as ingest_api
+from tutorpulse.observability.api import install as install_observability
 
 API_PREFIX = "/api/v1"
 
@@ -35,6 +36,7 @@ def create_app(
     app.state.clock = clock or SystemClock()
 
     app.include_router(health.router)
+    install_observability(app)
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(ingest_api.router)
     app.include_router(api)
