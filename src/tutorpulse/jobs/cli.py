@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -13,6 +12,7 @@ import typer
 from tutorpulse.clock import SystemClock
 from tutorpulse.config import Settings
 from tutorpulse.errors import TutorpulseError
+from tutorpulse.observability.logging import configure_logging
 
 WorkerFunction = Callable[[Settings, threading.Event], None]
 WORKERS: dict[str, WorkerFunction] = {}
@@ -80,7 +80,7 @@ def worker_command(
         raise typer.BadParameter(f"unknown worker {name!r}; available: {known}")
     settings = load_settings()
     require_migrated(make_engine(settings.effective_database_url))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
