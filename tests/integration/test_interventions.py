@@ -289,3 +289,46 @@ def test_workflow_rejects_bad_transitions(market: Session) -> None:
         service.cancel(
             db, intervention_id=task.intervention_id, reason="again", actor_id=None, now=now
         )
+
+
+def test_effectiveness_report_counts_rates_and_uplift(market: Session) -> None:
+    from tutorpulse.interventions.effectiveness import effectiveness_report
+
+    db = market
+    decided = at(START)
+    rows = []
+    for i, (holdout, acted_hours, later_score) in enumerate(
+        [(False, 2, 40), (False, 30, 70), (False, None, 50), (True, None, 65), (True, None, 60)]
+    ):
+        tutor_id = f"t{i + 1}"
+        item = Intervention(
+            tutor_id=tutor_id,
+            intervention_type="H1",
+            mode="human",
+            trigger_reason="score",
+            evidence={},
+            recommended_date=decided,
+            risk_level="Critical",
+            churn_score=60,
+            holdout=holdout,
+            status="holdout" if holdout else "pending",
+        )
+        if acted_hours is not None:
+            item.acted_at = decided + timedelta(hours=acted_hours)
+            item.status, item.completed_date = "completed", item.acted_at
+        rows.append(item)
+        set_day(db, START + timedelta(days=14), {tutor_id: later_score})
+    db.add_all(rows)
+    db.flush()
+    report = {
+        (r["type"], r["risk_level"]): r
+        for r in effectiveness_report(db, as_of=START + timedelta(days=20))
+    }
+    row = report[("H1", "Critical")]
+    assert (row["treated"], row["holdout"]) == (3, 2)
+    assert row["acceptance_rate"] == pytest.approx(2 / 3)
+    assert row["completion_rate"] == pytest.approx(2 / 3)
+    assert row["impact_rate"] == pytest.approx(2 / 3)  # 40 and 50 fell below 60
+    assert row["critical_time_to_action_hours_median"] == pytest.approx(16)
+    assert row["uplift"]["control_rate"] == 0.0 and row["uplift"]["treated_n"] == 3
+    assert report[("H1", "all")]["decisions"] == 5
