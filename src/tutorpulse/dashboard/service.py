@@ -1,0 +1,604 @@
+"""Read services of the ops dashboard: KPIs, churn trend, tutor list, task and alert queues,
+and the change feed. Keyword-only, take a Session, never commit (DESIGN §2).
+
+Everything is "as of" the latest day the pipeline computed (``latest_metric_day``), so the
+dashboard shows the same figures as the tutor profiles and the intervention engine.
+
+Churn on the dashboard follows DESIGN §5 as far as the stored daily figures allow: a
+resignation (its event's day), or inactivity (the 15th day without a held session). Reduced
+activity needs weekly history per tutor and is left to the ML labels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import and_, case, cast, func, or_, select
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import ColumnElement
+
+from tutorpulse.dashboard.common import (
+    MODEL_SOURCE,
+    OPEN_TASK_STATUSES,
+    RULES_SOURCE,
+    intervention_row,
+    latest_metric_day,
+    latest_prediction_day,
+    newest_predictions,
+    preferred_predictions,
+    recommended_tasks,
+    user_names,
+)
+from tutorpulse.dashboard.schemas import (
+    AlertPage,
+    AlertRow,
+    InterventionPage,
+    Kpi,
+    KpiResponse,
+    TrendPoint,
+    TutorPage,
+    TutorRow,
+    UpdateEvent,
+    UpdatesResponse,
+)
+from tutorpulse.events import service as events
+from tutorpulse.events.models import OutboxMessage
+from tutorpulse.interventions.models import Alert, Intervention
+from tutorpulse.marketplace.models import Tutor, TutorEvent, TutoringSession
+from tutorpulse.metrics.data import day_end, day_start
+from tutorpulse.metrics.models import TutorFlag, TutorPerformanceMetric
+from tutorpulse.risk.models import ChurnPrediction
+
+PERIOD_DAYS = 30
+INACTIVE_CHURN_DAYS = 15
+AT_RISK_LEVELS = ("High", "Critical")
+MAX_PAGE_SIZE = 200
+PUBLIC_TOPICS = ("pipeline.", "intervention.", "alert.", "feedback.", "ingest.", "dashboard.")
+DUE_STATUSES = ("completed", "no_show")
+
+
+def _days_since_session() -> ColumnElement[Any]:
+    return TutorPerformanceMetric.details[("overall", "days_since_last_session")].as_float()
+
+
+def _tenure_days() -> ColumnElement[Any]:
+    return TutorPerformanceMetric.details[("overall", "tenure_days")].as_float()
+
+
+@dataclass(frozen=True)
+class ChurnCounts:
+    active: int  # tutors on the day's metrics who are not churned by inactivity
+    by_day: dict[date, int]  # churn events per day, inactivity and resignation
+
+
+def churn_counts(db: Session, *, as_of: date, days: int) -> ChurnCounts:
+    """Churn per day over ``days`` days up to ``as_of``, from the day's metrics and events."""
+    since = _days_since_session()
+    tenure = _tenure_days()
+    rows = db.execute(
+        select(since, tenure).where(
+            TutorPerformanceMetric.calculation_date == as_of,
+            TutorPerformanceMetric.window_days == 30,
+        )
+    ).all()
+    by_day: dict[date, int] = {as_of - timedelta(days=i): 0 for i in range(days)}
+    active = 0
+    for days_since, tenure_days in rows:
+        idle = days_since if days_since is not None else tenure_days
+        if idle is None or math.isnan(idle) or int(idle) < INACTIVE_CHURN_DAYS:
+            active += 1
+            continue
+        churn_day = as_of - timedelta(days=int(idle) - INACTIVE_CHURN_DAYS)
+        if churn_day in by_day:
+            by_day[churn_day] += 1
+    first = as_of - timedelta(days=days - 1)
+    resignations = db.execute(
+        select(TutorEvent.tutor_id, func.min(TutorEvent.event_timestamp))
+        .where(
+            TutorEvent.event_type == "resignation",
+            TutorEvent.event_timestamp >= day_start(first),
+            TutorEvent.event_timestamp < day_end(as_of),
+        )
+        .group_by(TutorEvent.tutor_id)
+    ).all()
+    for _tutor_id, moment in resignations:
+        when = moment.date() if isinstance(moment, datetime) else moment
+        if when in by_day:
+            by_day[when] += 1
+    return ChurnCounts(active=active, by_day=by_day)
+
+
+def _session_rates(
+    db: Session, *, first: date, last: date
+) -> tuple[dict[str, float | None], int, int]:
+    """Pooled first-session success and no-show rate over [first, last], with their bases."""
+    in_window = and_(
+        TutoringSession.scheduled_start >= day_start(first),
+        TutoringSession.scheduled_start < day_end(last),
+        TutoringSession.status.in_(DUE_STATUSES),
+    )
+    first_rated = and_(
+        TutoringSession.session_number == 1, TutoringSession.student_rating.is_not(None)
+    )
+    row = db.execute(
+        select(
+            func.count(),
+            func.sum(case((TutoringSession.status == "no_show", 1), else_=0)),
+            func.sum(case((first_rated, 1), else_=0)),
+            func.sum(case((and_(first_rated, TutoringSession.student_rating >= 4), 1), else_=0)),
+        ).where(in_window)
+    ).one()
+    due, no_shows, rated, good = (int(value or 0) for value in row)
+    rates = {
+        "no_show_rate": no_shows / due if due else None,
+        "first_session_success": good / rated if rated else None,
+    }
+    return rates, due, rated
+
+
+def _at_risk(db: Session, *, day: date | None) -> int | None:
+    if day is None:
+        return None
+    predictions = preferred_predictions(db, day=day)
+    return sum(1 for p in predictions.values() if p.risk_level in AT_RISK_LEVELS)
+
+
+def _change(value: float | None, previous: float | None) -> float | None:
+    if value is None or previous is None:
+        return None
+    return value - previous
+
+
+def kpis(db: Session, *, as_of: date | None = None, period_days: int = PERIOD_DAYS) -> KpiResponse:
+    """Home KPIs, each with the figure of the previous period of the same length."""
+    day = as_of or latest_metric_day(db)
+    if day is None:
+        return KpiResponse(as_of=None, period_days=period_days, kpis=[])
+    prev_day = day - timedelta(days=period_days)
+    current, due, rated = _session_rates(db, first=day - timedelta(days=period_days - 1), last=day)
+    previous, prev_due, _prev_rated = _session_rates(
+        db, first=prev_day - timedelta(days=period_days - 1), last=prev_day
+    )
+    counts = churn_counts(db, as_of=day, days=2 * period_days)
+    recent = sum(n for d, n in counts.by_day.items() if d > prev_day)
+    older = sum(n for d, n in counts.by_day.items() if d <= prev_day)
+    base_now = counts.active + recent
+    base_before = base_now + older
+    prev_metric_day = latest_metric_day(db, on_or_before=prev_day)
+    prev_active = None
+    if prev_metric_day is not None and (prev_day - prev_metric_day).days <= 3:
+        prev_active = churn_counts(db, as_of=prev_metric_day, days=1).active
+    pred_day = latest_prediction_day(db, on_or_before=day)
+    prev_pred_day = latest_prediction_day(db, on_or_before=prev_day)
+    if prev_pred_day is not None and (prev_day - prev_pred_day).days > 3:
+        prev_pred_day = None
+    at_risk_now = _at_risk(db, day=pred_day)
+    at_risk_before = _at_risk(db, day=prev_pred_day)
+    churn_now = recent / base_now if base_now else None
+    churn_before = older / base_before if base_before and prev_due else None
+
+    def kpi(key: str, label: str, value: float | None, before: float | None, **kw: Any) -> Kpi:
+        return Kpi(
+            key=key, label=label, value=value, previous=before, change=_change(value, before), **kw
+        )
+
+    return KpiResponse(
+        as_of=day,
+        period_days=period_days,
+        kpis=[
+            kpi(
+                "active_tutors",
+                "Active tutors",
+                counts.active,
+                prev_active,
+                unit="count",
+                better="up",
+            ),
+            kpi(
+                "at_risk",
+                "At-risk tutors (high + critical)",
+                at_risk_now,
+                at_risk_before,
+                unit="count",
+                better="down",
+            ),
+            kpi(
+                "first_session_success",
+                "First-session success",
+                current["first_session_success"],
+                previous["first_session_success"],
+                unit="ratio",
+                better="up",
+                sample=rated,
+                note="rated first sessions with 4+ stars",
+            ),
+            kpi(
+                "no_show_rate",
+                "No-show rate",
+                current["no_show_rate"],
+                previous["no_show_rate"],
+                unit="ratio",
+                better="down",
+                sample=due,
+            ),
+            kpi(
+                "churn_rate",
+                f"Churn rate ({period_days} days)",
+                churn_now,
+                churn_before,
+                unit="ratio",
+                better="down",
+                sample=base_now,
+                note="resignations and 15+ days without a held session",
+            ),
+        ],
+    )
+
+
+def churn_trend(db: Session, *, as_of: date | None = None, days: int = 30) -> list[TrendPoint]:
+    """Churned tutors per day over the last ``days`` days (and the 7-day rolling sum)."""
+    day = as_of or latest_metric_day(db)
+    if day is None:
+        return []
+    counts = churn_counts(db, as_of=day, days=days + 6)
+    ordered = sorted(counts.by_day.items())
+    points = []
+    for index in range(6, len(ordered)):
+        when, count = ordered[index]
+        rolling = sum(n for _, n in ordered[index - 6 : index + 1])
+        points.append(TrendPoint(day=when, value=float(rolling), count=count))
+    return points
+
+
+# --------------------------------------------------------------------------- tutor list
+SortKey = Literal["risk", "-risk", "name", "-name", "rating", "-rating", "tier", "sessions"]
+TIER_ORDER = {"At Risk": 0, "Needs Attention": 1, "Developing": 2, "Strong": 3, "Exemplary": 4}
+
+
+def _subject_filter(db: Session, subject: str) -> ColumnElement[bool]:
+    if db.get_bind().dialect.name == "postgresql":
+        return Tutor.subjects.op("@>")(func.jsonb_build_array(subject))
+    # SQLite keeps JSON as text: match the quoted element, case-insensitively.
+    needle = '"' + subject.replace('"', "").lower() + '"'
+    return func.lower(cast(Tutor.subjects, Tutor.name.type)).contains(needle)
+
+
+def list_tutors(
+    db: Session,
+    *,
+    risk_level: str | None = None,
+    tier: str | None = None,
+    subject: str | None = None,
+    q: str | None = None,
+    sort: str = "-risk",
+    page: int = 1,
+    page_size: int = 25,
+    visible: set[str] | None = None,
+) -> TutorPage:
+    """Active tutors of the latest day, filtered, searched, sorted and paginated in SQL."""
+    page = max(1, page)
+    page_size = max(1, min(MAX_PAGE_SIZE, page_size))
+    day = latest_metric_day(db)
+    if day is None:
+        return TutorPage(as_of=None, items=[], total=0, page=page, page_size=page_size)
+    pred_day = latest_prediction_day(db, on_or_before=day)
+    metric = aliased(TutorPerformanceMetric)
+    model = aliased(ChurnPrediction)
+    rules = aliased(ChurnPrediction)
+    flags = (
+        select(TutorFlag.tutor_id, func.count().label("n"))
+        .where(TutorFlag.cleared_on.is_(None))
+        .group_by(TutorFlag.tutor_id)
+        .subquery()
+    )
+    score = func.coalesce(model.churn_score, rules.churn_score)
+    level = func.coalesce(model.risk_level, rules.risk_level)
+    source = case((model.prediction_id.is_not(None), MODEL_SOURCE), else_=rules.score_source)
+    base = (
+        select(Tutor.tutor_id)
+        .join(
+            metric,
+            and_(
+                metric.tutor_id == Tutor.tutor_id,
+                metric.calculation_date == day,
+                metric.window_days == 30,
+            ),
+        )
+        .outerjoin(
+            model,
+            and_(
+                model.tutor_id == Tutor.tutor_id,
+                model.prediction_date == pred_day,
+                model.score_source == MODEL_SOURCE,
+            ),
+        )
+        .outerjoin(
+            rules,
+            and_(
+                rules.tutor_id == Tutor.tutor_id,
+                rules.prediction_date == pred_day,
+                rules.score_source == RULES_SOURCE,
+            ),
+        )
+        .outerjoin(flags, flags.c.tutor_id == Tutor.tutor_id)
+    )
+    conditions: list[ColumnElement[bool]] = []
+    if visible is not None:
+        conditions.append(Tutor.tutor_id.in_(sorted(visible)))
+    if risk_level:
+        conditions.append(func.lower(level) == risk_level.lower())
+    if tier:
+        if tier.lower() in ("none", "not enough data"):
+            conditions.append(metric.performance_tier.is_(None))
+        else:
+            conditions.append(func.lower(metric.performance_tier) == tier.lower())
+    if subject:
+        conditions.append(_subject_filter(db, subject))
+    if q and q.strip():
+        pattern = f"%{q.strip().lower()}%"
+        conditions.append(
+            or_(
+                func.lower(Tutor.name).like(pattern),
+                func.lower(Tutor.tutor_id).like(pattern),
+                func.lower(Tutor.email).like(pattern),
+            )
+        )
+    if conditions:
+        base = base.where(*conditions)
+    total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    tier_rank = case(
+        *((metric.performance_tier == name, rank) for name, rank in TIER_ORDER.items()),
+        else_=-1,
+    )
+    orderings: dict[str, list[Any]] = {
+        "-risk": [score.desc().nulls_last(), Tutor.tutor_id],
+        "risk": [score.asc().nulls_last(), Tutor.tutor_id],
+        "name": [Tutor.name, Tutor.tutor_id],
+        "-name": [Tutor.name.desc(), Tutor.tutor_id],
+        "rating": [metric.avg_rating.asc().nulls_last(), Tutor.tutor_id],
+        "-rating": [metric.avg_rating.desc().nulls_last(), Tutor.tutor_id],
+        "tier": [tier_rank, Tutor.tutor_id],
+        "sessions": [metric.sessions_completed.desc(), Tutor.tutor_id],
+    }
+    order = orderings.get(sort, orderings["-risk"])
+    query = (
+        base.with_only_columns(
+            Tutor.tutor_id,
+            Tutor.name,
+            Tutor.subjects,
+            metric.performance_tier,
+            score,
+            level,
+            source,
+            metric.avg_rating,
+            metric.sessions_completed,
+            func.coalesce(flags.c.n, 0),
+        )
+        .order_by(*order)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    items = [
+        TutorRow(
+            tutor_id=tid,
+            name=name,
+            subjects=list(subjects or []),
+            tier=tier_name,
+            churn_score=int(sc) if sc is not None else None,
+            risk_level=lvl,
+            score_source=src,
+            avg_rating=float(rating) if rating is not None else None,
+            sessions_30d=int(sessions or 0),
+            open_flags=int(n or 0),
+        )
+        for tid, name, subjects, tier_name, sc, lvl, src, rating, sessions, n in db.execute(query)
+    ]
+    return TutorPage(as_of=day, items=items, total=total, page=page, page_size=page_size)
+
+
+def subjects(db: Session) -> list[str]:
+    """Every subject taught (for filters)."""
+    found: set[str] = set()
+    for (values,) in db.execute(select(Tutor.subjects)):
+        found.update(values or [])
+    return sorted(found)
+
+
+# --------------------------------------------------------------------------- task queues
+def list_interventions(
+    db: Session,
+    *,
+    now: datetime,
+    assignee_id: int | None = None,
+    unassigned: bool = False,
+    status: str | None = "open",
+    mode: str | None = "human",
+    tutor_id: str | None = None,
+    page: int = 1,
+    page_size: int = 25,
+) -> InterventionPage:
+    """Human tasks (by default the open ones), overdue first, then by due time."""
+    page = max(1, page)
+    page_size = max(1, min(MAX_PAGE_SIZE, page_size))
+    conditions: list[ColumnElement[bool]] = [Intervention.parent_id.is_(None)]
+    if status == "open":
+        conditions.append(Intervention.status.in_(OPEN_TASK_STATUSES))
+    elif status == "overdue":
+        conditions.append(Intervention.status.in_(OPEN_TASK_STATUSES))
+        conditions.append(Intervention.due_date < now)
+    elif status:
+        conditions.append(Intervention.status == status)
+    if mode:
+        conditions.append(Intervention.mode == mode)
+    if assignee_id is not None:
+        conditions.append(Intervention.assigned_to == assignee_id)
+    elif unassigned:
+        conditions.append(Intervention.assigned_to.is_(None))
+    if tutor_id:
+        conditions.append(Intervention.tutor_id == tutor_id)
+    total = int(db.scalar(select(func.count(Intervention.intervention_id)).where(*conditions)) or 0)
+    items = list(
+        db.scalars(
+            select(Intervention)
+            .where(*conditions)
+            .order_by(
+                Intervention.due_date.asc().nulls_last(),
+                Intervention.recommended_date.desc(),
+                Intervention.intervention_id,
+            )
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        )
+    )
+    names = dict(
+        db.execute(
+            select(Tutor.tutor_id, Tutor.name).where(
+                Tutor.tutor_id.in_(sorted({i.tutor_id for i in items}))
+            )
+        ).all()
+    )
+    assignees = user_names(db, (i.assigned_to for i in items))
+    rows = [
+        intervention_row(
+            item,
+            now=now,
+            tutor_name=names.get(item.tutor_id),
+            assignee_name=assignees.get(item.assigned_to or -1),
+        )
+        for item in items
+    ]
+    return InterventionPage(items=rows, total=total, page=page, page_size=page_size)
+
+
+def list_alerts(
+    db: Session,
+    *,
+    now: datetime,
+    severity: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    page_size: int = 25,
+) -> AlertPage:
+    """Unresolved alerts, most urgent (highest current churn score) first, each with the
+    human task it recommends. Snoozed alerts come back when their snooze ends."""
+    page = max(1, page)
+    page_size = max(1, min(MAX_PAGE_SIZE, page_size))
+    conditions: list[ColumnElement[bool]] = [Alert.resolved_at.is_(None)]
+    if status:
+        conditions.append(Alert.status == status)
+    else:
+        conditions.append(
+            or_(
+                Alert.status.in_(("open", "acknowledged")),
+                and_(Alert.status == "snoozed", Alert.snoozed_until <= now),
+            )
+        )
+    if severity:
+        conditions.append(func.lower(Alert.severity) == severity.lower())
+    alerts = list(db.scalars(select(Alert).where(*conditions)))
+    full_day = latest_prediction_day(db)
+    predictions = newest_predictions(
+        db,
+        tutor_ids={a.tutor_id for a in alerts},
+        since=full_day - timedelta(days=7) if full_day else None,
+    )
+
+    def score(alert: Alert) -> int:
+        prediction = predictions.get(alert.tutor_id)
+        if prediction is not None:
+            return prediction.churn_score
+        value = (alert.details or {}).get("score")
+        return int(value) if isinstance(value, (int, float)) else -1
+
+    severity_rank = {"Critical": 0, "High": 1}
+    alerts.sort(key=lambda a: (severity_rank.get(a.severity, 2), -score(a), a.raised_at, a.id))
+    total = len(alerts)
+    shown = alerts[(page - 1) * page_size : page * page_size]
+    tutor_ids = {a.tutor_id for a in shown}
+    names = dict(
+        db.execute(
+            select(Tutor.tutor_id, Tutor.name).where(Tutor.tutor_id.in_(sorted(tutor_ids)))
+        ).all()
+    )
+    tasks = recommended_tasks(db, tutor_ids=tutor_ids)
+    assignees = user_names(db, (t.assigned_to for t in tasks.values()))
+    items = []
+    for alert in shown:
+        prediction = predictions.get(alert.tutor_id)
+        task = tasks.get(alert.tutor_id)
+        items.append(
+            AlertRow(
+                alert_id=alert.id,
+                tutor_id=alert.tutor_id,
+                tutor_name=names.get(alert.tutor_id),
+                rule=alert.rule,
+                severity=alert.severity,
+                status=alert.status,
+                raised_at=alert.raised_at,
+                snoozed_until=alert.snoozed_until,
+                churn_score=score(alert) if score(alert) >= 0 else None,
+                risk_level=prediction.risk_level if prediction else alert.severity,
+                recommended=intervention_row(
+                    task,
+                    now=now,
+                    tutor_name=names.get(alert.tutor_id),
+                    assignee_name=assignees.get(task.assigned_to or -1),
+                )
+                if task is not None
+                else None,
+            )
+        )
+    return AlertPage(items=items, total=total, page=page, page_size=page_size)
+
+
+def alert_changed(db: Session, *, alert: Alert, action: str, now: datetime) -> None:
+    """Tell other dashboards that an alert moved (the alert service does not emit events)."""
+    events.emit(
+        db,
+        topic=f"alert.{action}",
+        payload={"id": alert.id, "tutor_id": alert.tutor_id},
+        now=now,
+    )
+
+
+# --------------------------------------------------------------------------- change feed
+def latest_update_id(db: Session) -> int:
+    return int(db.scalar(select(func.max(OutboxMessage.id))) or 0)
+
+
+def updates_since(db: Session, *, since: int, limit: int = 200) -> UpdatesResponse:
+    """Outbox rows after ``since`` that a dashboard cares about (the DB is the truth)."""
+    limit = max(1, min(1000, limit))
+    topic_filter = or_(*(OutboxMessage.topic.startswith(prefix) for prefix in PUBLIC_TOPICS))
+    rows = list(
+        db.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.id > since, topic_filter)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+    )
+    latest = max([since, *(row.id for row in rows)])
+    if len(rows) < limit:
+        latest = max(latest, latest_update_id(db))
+    return UpdatesResponse(
+        latest_id=latest,
+        events=[
+            UpdateEvent(
+                id=row.id,
+                topic=row.topic,
+                created_at=row.created_at,
+                payload=_public_payload(row.payload),
+            )
+            for row in rows
+        ],
+    )
+
+
+def _public_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """Identifiers and counts only: the feed says what changed, the API says what it is."""
+    keep = ("id", "tutor_id", "tutor_ids", "count", "as_of", "assignee_id", "outcome", "kind")
+    return {key: payload[key] for key in keep if key in payload}

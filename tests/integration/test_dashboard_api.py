@@ -1,0 +1,281 @@
+"""Dashboard JSON API on both backends: KPIs, lists, profile, queues, alerts, analytics,
+change feed, permissions and the tutor's view without churn fields."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from tutorpulse.dashboard import analytics
+from tutorpulse.events.models import OutboxMessage
+from tutorpulse.interventions.models import Alert, Intervention, Notification
+
+from .test_dashboard_data import (
+    AS_OF,
+    CRITICAL_TUTOR,
+    OWN_TUTOR,
+    Market,
+    as_user,
+    client,
+    forbidden_keys,
+    market,
+)
+
+__all__ = ["client", "market"]  # fixtures
+
+
+def test_kpis_have_values_and_changes(client: TestClient, market: Market) -> None:
+    response = client.get("/api/v1/kpis", headers=as_user(market.users["manager"]))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["as_of"] == AS_OF.isoformat()
+    kpis = {k["key"]: k for k in body["kpis"]}
+    assert set(kpis) == {
+        "active_tutors",
+        "at_risk",
+        "first_session_success",
+        "no_show_rate",
+        "churn_rate",
+    }
+    assert kpis["active_tutors"]["value"] == 8
+    # tutor_002 (critical; the model's row is preferred) and tutor_006 (high).
+    assert kpis["at_risk"]["value"] == 2
+    success = kpis["first_session_success"]
+    assert 0 <= success["value"] <= 1 and success["sample"] > 0
+    for kpi in kpis.values():
+        if kpi["value"] is not None and kpi["previous"] is not None:
+            assert kpi["change"] == pytest.approx(kpi["value"] - kpi["previous"])
+
+
+def test_tutor_list_filters_searches_sorts_and_pages(client: TestClient, market: Market) -> None:
+    headers = as_user(market.users["people_ops"])
+    page = client.get("/api/v1/tutors", headers=headers).json()
+    assert page["total"] == 8 and len(page["items"]) == 8
+    first = page["items"][0]
+    assert first["tutor_id"] == CRITICAL_TUTOR
+    assert first["churn_score"] == 88 and first["score_source"] == "model"
+    scores = [row["churn_score"] for row in page["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+    paged = client.get("/api/v1/tutors?page=2&page_size=3&sort=name", headers=headers).json()
+    names = [
+        r["name"] for r in client.get("/api/v1/tutors?sort=name", headers=headers).json()["items"]
+    ]
+    assert [r["name"] for r in paged["items"]] == names[3:6]
+    assert paged["total"] == 8
+
+    critical = client.get("/api/v1/tutors?risk_level=critical", headers=headers).json()
+    assert [r["tutor_id"] for r in critical["items"]] == [CRITICAL_TUTOR]
+
+    one = page["items"][3]
+    found = client.get(f"/api/v1/tutors?q={one['name'].split()[0]}", headers=headers).json()
+    assert one["tutor_id"] in {r["tutor_id"] for r in found["items"]}
+    subject = one["subjects"][0]
+    by_subject = client.get(f"/api/v1/tutors?subject={subject}", headers=headers).json()
+    assert by_subject["total"] >= 1
+    assert all(subject in r["subjects"] for r in by_subject["items"])
+    tier = client.get("/api/v1/tutors?tier=Strong", headers=headers).json()
+    assert all(r["tier"] == "Strong" for r in tier["items"]) and tier["total"] == 2
+
+
+def test_profile_for_staff_has_churn_explained(client: TestClient, market: Market) -> None:
+    response = client.get(
+        f"/api/v1/tutors/{CRITICAL_TUTOR}", headers=as_user(market.users["manager"])
+    )
+    assert response.status_code == 200
+    profile = response.json()
+    risk = profile["churn_risk"]
+    assert risk["score_source"] == "model" and risk["churn_score"] == 88
+    assert risk["probabilities"] == {"1d": 0.05, "7d": 0.3, "30d": 0.88, "90d": 0.93}
+    assert risk["rules_score"] is not None
+    texts = [f["text"] for f in risk["top_factors"]]
+    assert texts and texts[0].startswith("Rescheduled ") and "(usual: " in texts[0]
+    windows = {m["window_days"]: m for m in profile["metrics"]}
+    assert set(windows) == {7, 30, 90}
+    figure = {f["key"]: f for f in windows[7]["figures"]}["first_session_success_rate"]
+    assert "n" in figure and isinstance(figure["enough_data"], bool)
+    assert profile["tier"]["tier"] is not None
+    assert profile["flags"] and all("evidence" in f for f in profile["flags"])
+    assert any(i["intervention_type"] == "H1" for i in profile["interventions"])
+    assert profile["timeline"]
+    assert profile["manager_notes"] == []
+    for item in profile["feedback"]:
+        assert item["student"].startswith("Student ")
+
+
+def test_tutor_sees_own_profile_without_churn_fields_and_nobody_elses(
+    client: TestClient, market: Market
+) -> None:
+    tutor = as_user(market.users["tutor"])
+    own = client.get(f"/api/v1/tutors/{OWN_TUTOR}", headers=tutor)
+    assert own.status_code == 200
+    assert forbidden_keys(own.json()) == []
+    assert "interventions" not in own.json()
+    other = client.get(f"/api/v1/tutors/{CRITICAL_TUTOR}", headers=tutor)
+    missing = client.get("/api/v1/tutors/no-such-tutor", headers=tutor)
+    assert other.status_code == missing.status_code == 404
+    assert other.json() == missing.json()  # no hint that the other tutor exists
+
+
+def test_roles_and_anonymous_are_refused(client: TestClient, market: Market) -> None:
+    staff_only = [
+        "/api/v1/kpis",
+        "/api/v1/tutors",
+        "/api/v1/interventions",
+        "/api/v1/alerts",
+        "/api/v1/analytics/tier_distribution",
+        "/api/v1/updates",
+        "/api/v1/churn-trend",
+    ]
+    for path in [*staff_only, "/api/v1/portal/me", f"/api/v1/tutors/{OWN_TUTOR}"]:
+        assert client.get(path).status_code == 401, path
+    for who in ("tutor", "student"):
+        for path in staff_only:
+            assert client.get(path, headers=as_user(market.users[who])).status_code == 403
+    assert (
+        client.get("/api/v1/portal/me", headers=as_user(market.users["manager"])).status_code == 403
+    )
+    assert (
+        client.post(
+            f"/api/v1/interventions/{market.task.intervention_id}/assign",
+            headers=as_user(market.users["people_ops"]),
+        ).status_code
+        == 403
+    )
+
+
+def test_alert_queue_and_one_click_assign(client: TestClient, market: Market) -> None:
+    manager = market.users["manager"]
+    alerts = client.get("/api/v1/alerts", headers=as_user(manager)).json()
+    top = alerts["items"][0]
+    assert top["tutor_id"] == CRITICAL_TUTOR and top["severity"] == "Critical"
+    assert top["churn_score"] == 88
+    assert top["recommended"]["intervention_id"] == market.task.intervention_id
+    scores = [a["churn_score"] for a in alerts["items"] if a["severity"] == "Critical"]
+    assert scores == sorted(scores, reverse=True)
+
+    before = client.get("/api/v1/interventions?assignee=me", headers=as_user(manager)).json()
+    assert before["total"] == 0
+    latest = client.get("/api/v1/updates", headers=as_user(manager)).json()["latest_id"]
+    assigned = client.post(
+        f"/api/v1/interventions/{top['recommended']['intervention_id']}/assign",
+        headers=as_user(manager),
+    )
+    assert assigned.status_code == 200
+    assert assigned.json()["assigned_to"] == manager.id
+    mine = client.get("/api/v1/interventions?assignee=me", headers=as_user(manager)).json()
+    assert [i["intervention_id"] for i in mine["items"]] == [market.task.intervention_id]
+    row = mine["items"][0]
+    assert row["seconds_to_due"] == 22 * 3600 and row["overdue"] is False
+    notified = market.db.scalars(
+        select(Notification).where(Notification.recipient_user_id == manager.id)
+    ).all()
+    assert notified
+    feed = client.get(f"/api/v1/updates?since={latest}", headers=as_user(manager)).json()
+    assert [e["topic"] for e in feed["events"]] == ["intervention.assigned"]
+    assert feed["events"][0]["payload"]["tutor_id"] == CRITICAL_TUTOR
+
+    other = market.users["manager2"]
+    to_other = client.post(
+        f"/api/v1/interventions/{market.task.intervention_id}/assign",
+        json={"assignee_id": other.id},
+        headers=as_user(manager),
+    )
+    assert to_other.status_code == 200
+    theirs = client.get("/api/v1/interventions?assignee=me", headers=as_user(other)).json()
+    assert theirs["total"] == 1
+
+
+def test_outcome_closes_the_task(client: TestClient, market: Market) -> None:
+    headers = as_user(market.users["people_ops"])
+    done = client.post(
+        f"/api/v1/interventions/{market.task.intervention_id}/outcome",
+        json={"outcome": "improved", "notes": "Talked through the schedule"},
+        headers=headers,
+    )
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    again = client.post(
+        f"/api/v1/interventions/{market.task.intervention_id}/outcome",
+        json={"outcome": "improved"},
+        headers=headers,
+    )
+    assert again.status_code == 409
+    bad = client.post(
+        f"/api/v1/interventions/{market.task.intervention_id}/outcome",
+        json={"outcome": "great"},
+        headers=headers,
+    )
+    assert bad.status_code == 422
+
+
+def test_overdue_tasks_are_marked(client: TestClient, market: Market) -> None:
+    market.task.due_date = market.task.recommended_date
+    market.db.flush()
+    page = client.get(
+        "/api/v1/interventions?status=overdue", headers=as_user(market.users["manager"])
+    ).json()
+    assert [i["intervention_id"] for i in page["items"]] == [market.task.intervention_id]
+    assert page["items"][0]["overdue"] is True and page["items"][0]["seconds_to_due"] < 0
+
+
+def test_alert_lifecycle(client: TestClient, market: Market) -> None:
+    headers = as_user(market.users["people_ops"])
+    alert_id = market.alert.id
+    assert (
+        client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=headers).json()["status"]
+        == "acknowledged"
+    )
+    snoozed = client.post(f"/api/v1/alerts/{alert_id}/snooze", json={"hours": 4}, headers=headers)
+    assert snoozed.json()["status"] == "snoozed"
+    queue = client.get("/api/v1/alerts", headers=headers).json()
+    assert alert_id not in {a["alert_id"] for a in queue["items"]}
+    dismissed = client.post(
+        f"/api/v1/alerts/{alert_id}/dismiss", json={"reason": "wrong"}, headers=headers
+    )
+    assert dismissed.json()["status"] == "dismissed"
+    market.db.expire_all()
+    assert market.db.get(Alert, alert_id).dismiss_reason == "wrong"  # type: ignore[union-attr]
+    assert client.post("/api/v1/alerts/999999/acknowledge", headers=headers).status_code == 404
+    topics = market.db.scalars(select(OutboxMessage.topic)).all()
+    assert "alert.dismissed" in topics
+
+
+@pytest.mark.parametrize("name", sorted(analytics.TABLES))
+def test_analytics_tables_and_csv(client: TestClient, market: Market, name: str) -> None:
+    headers = as_user(market.users["manager"])
+    table = client.get(f"/api/v1/analytics/{name}", headers=headers)
+    assert table.status_code == 200
+    body = table.json()
+    assert body["name"] == name and body["columns"]
+    assert all(len(row) == len(body["columns"]) for row in body["rows"])
+    exported = client.get(f"/api/v1/analytics/{name}?format=csv", headers=headers)
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert f'filename="{name}.csv"' in exported.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(exported.text)))
+    assert rows[0] == body["columns"] and len(rows) == len(body["rows"]) + 1
+
+
+def test_analytics_content(client: TestClient, market: Market) -> None:
+    headers = as_user(market.users["manager"])
+    tiers = client.get("/api/v1/analytics/tier_distribution", headers=headers).json()
+    assert sum(row[1] for row in tiers["rows"]) == 8
+    effect = client.get("/api/v1/analytics/intervention_effectiveness", headers=headers).json()
+    assert {"uplift", "uplift_low", "uplift_high"} <= set(effect["columns"])
+    assert client.get("/api/v1/analytics/nope", headers=headers).status_code == 404
+
+
+def test_intervention_queue_filters(client: TestClient, market: Market) -> None:
+    headers = as_user(market.users["manager"])
+    open_human = client.get("/api/v1/interventions", headers=headers).json()
+    assert [i["intervention_type"] for i in open_human["items"]] == ["H1"]
+    unassigned = client.get("/api/v1/interventions?assignee=unassigned", headers=headers).json()
+    assert unassigned["total"] == 1
+    automated = client.get("/api/v1/interventions?mode=automated&status=all", headers=headers)
+    count = market.db.scalars(select(Intervention).where(Intervention.mode == "automated")).all()
+    assert automated.json()["total"] == len(count)
+    assert client.get("/api/v1/interventions?assignee=bob", headers=headers).status_code == 422
