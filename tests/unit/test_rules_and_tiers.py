@@ -91,23 +91,27 @@ def test_tiers_follow_percentiles_and_flags() -> None:
     frame["w30_objectives_met_count"] = (quality * 20).round()
     frame["w30_reschedule_count"] = ((1 - quality) * 5).round()
     frame["w30_no_show_count"] = 0
-    red = pd.DataFrame({"x": False, "y": False}, index=index)
-    patterns = pd.DataFrame({"p": False}, index=index)
+    red = pd.DataFrame({"x": False, "y": False, "z": False, "w": False}, index=index)
     scores = pd.Series(10, index=index)
-    red.loc["t099", "x"] = True  # the best tutor has a red flag: not Exemplary, still Strong
-    red.loc["t098", ["x", "y"]] = True  # two red flags: not Strong either
+    red.loc["t099", "x"] = True  # one red flag: still Exemplary
+    red.loc["t098", ["x", "y"]] = True  # two red flags: Strong at best
+    red.loc["t097", ["x", "y", "z"]] = True  # three: Developing
+    red.loc["t096", ["x", "y", "z", "w"]] = True  # four: Needs Attention
     scores.loc["t050"] = 80  # critical churn score, average performance
-    scores.loc["t006"] = 80  # critical churn score, bottom-decile performance
+    scores.loc["t003"] = 80  # critical churn score, bottom 5% performance
     frame.loc["t060", "w30_due_count"] = 2  # too little data
-    tiers = assign_tiers(frame, red, patterns, scores)
+    tiers = assign_tiers(frame, red, scores)
     counts = tiers["tier"].value_counts()
-    assert tiers.loc["t099", "tier"] == "Strong"
-    assert tiers.loc["t098", "tier"] == "Developing"
+    assert tiers.loc["t099", "tier"] == "Exemplary"
+    assert tiers.loc["t098", "tier"] == "Strong"
+    assert tiers.loc["t097", "tier"] == "Developing"
+    assert tiers.loc["t096", "tier"] == "Needs Attention"
     assert tiers.loc["t050", "tier"] == "Needs Attention"
-    assert tiers.loc["t006", "tier"] == "At Risk"
+    assert tiers.loc["t003", "tier"] == "At Risk"
+    assert tiers.loc["t004", "tier"] == "Needs Attention"  # same band, not critical
     assert tiers.loc["t060", "tier"] is None
     assert tiers.loc["t000", "tier"] == "At Risk"
-    assert 8 <= counts["Exemplary"] <= 10
+    assert 6 <= counts["Exemplary"] <= 10  # three of the top ten carry 2+ red flags
     assert 10 <= counts["Needs Attention"] <= 14
     assert "not enough data" in tiers.loc["t060", "reason"]
 
