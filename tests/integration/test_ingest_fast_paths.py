@@ -4,29 +4,37 @@
   SQLAlchemy insert of the same rows stores, on both backends;
 - parsing in a helper process (``parallel``) imports the same rows and reports the same
   rejects as parsing in-process, including files that turn unreadable half-way;
-- a helper that dies makes the import fail loudly.
+- a helper that dies makes the import fail loudly;
+- updates grouped into one statement per set of changed columns end where a direct import
+  of the final records ends;
+- dirty marks for a whole chunk, written in one statement, queue and refresh as before.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
+from tutorpulse.events import service as events
+from tutorpulse.events.models import DirtyTutor
 from tutorpulse.ingest import bulk, parallel
+from tutorpulse.ingest.files import import_directory, plan_directory
 from tutorpulse.ingest.parsing import parse_records
 from tutorpulse.ingest.readers import read_jsonl
 from tutorpulse.ingest.rows import TABLES
 from tutorpulse.ingest.schemas import ID_FIELDS, KINDS
 from tutorpulse.ingest.service import ImportReport
 
-from ..conftest import FIXTURES, SAMPLE_DIR
-from .helpers import run_import, table_checksums, tutor, write_jsonl
+from ..conftest import FIXTURES, NOW, SAMPLE_DIR
+from .helpers import run_import, session, student, table_checksums, tutor, write_jsonl
 
 BOOKKEEPING = {"created_at", "updated_at"}
 Inserter = Callable[[Session, str, list[dict[str, Any]]], None]
@@ -168,3 +176,57 @@ def test_a_dead_helper_fails_the_import(tmp_path: Path, monkeypatch: pytest.Monk
     chunks = parallel.parse_file("tutors", tmp_path / "tutors.jsonl", source="real", chunk_size=10)
     with pytest.raises(parallel.ParseHelperError, match=r"exit code 3\): boom"):
         list(chunks)
+
+
+def _import_without_commit(db: Session, directory: Path) -> ImportReport:
+    return import_directory(db, plan=plan_directory(directory), now=NOW, chunk_size=4)
+
+
+def test_grouped_updates_store_what_a_direct_import_stores(db: Session, tmp_path: Path) -> None:
+    held = [
+        session(f"x{n}", session_number=n, student_rating=4.0 + n / 10, engagement_score=0.5)
+        for n in range(1, 9)
+    ]
+    held[2] |= {"no_show": True, "actual_start": None, "student_rating": None}
+    held[5] |= {"extra_field": "kept"}
+    unknown = dict.fromkeys(("actual_start", "student_rating", "student_feedback_text"))
+    bookings = [
+        record | unknown | {"status": "scheduled", "no_show": None, "late_start_minutes": None}
+        for record in held
+    ]
+    write_jsonl(tmp_path / "tutors.jsonl", [tutor()])
+    write_jsonl(tmp_path / "students.jsonl", [student()])
+    outcomes = tmp_path / "outcomes"
+    shutil.copytree(tmp_path, outcomes, ignore=shutil.ignore_patterns("outcomes"))
+    write_jsonl(outcomes / "sessions.jsonl", held)
+
+    nested = db.begin_nested()
+    _import_without_commit(db, outcomes)
+    expected = table_checksums(db)
+    nested.rollback()
+
+    write_jsonl(tmp_path / "sessions.jsonl", bookings)
+    _import_without_commit(db, tmp_path)
+    report = _import_without_commit(db, outcomes)
+    assert report.counts["sessions"].updated == len(held)
+    assert table_checksums(db) == expected
+
+
+def test_mark_dirty_queues_and_refreshes_in_one_statement(db: Session, tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "tutors.jsonl", [tutor("t1"), tutor("t2"), tutor("t3")])
+    run_import(db, tmp_path)
+    db.execute(delete(DirtyTutor))
+    later = NOW + timedelta(hours=1)
+    assert events.mark_dirty(db, tutor_ids=["t2", "t1", "t2"], now=NOW, reason="first") == 2
+    assert events.mark_dirty(db, tutor_ids=["t3", "t1"], now=later, reason="second") == 2
+    assert events.mark_dirty(db, tutor_ids=[], now=later, reason="none") == 0
+    marks = db.execute(
+        select(DirtyTutor.tutor_id, DirtyTutor.marked_at, DirtyTutor.reason).order_by(
+            DirtyTutor.tutor_id
+        )
+    ).all()
+    assert [tuple(m) for m in marks] == [
+        ("t1", later, "second"),
+        ("t2", NOW, "first"),
+        ("t3", later, "second"),
+    ]

@@ -1,4 +1,4 @@
-"""Bulk insert of brand-new rows with the bare driver: the import's hot path.
+"""Bulk writes of the import: new rows with the bare driver, updates grouped by columns.
 
 For a list of dicts, SQLAlchemy's executemany builds, checks and processes one parameter set
 per row, which costs more than the database's own work on SQLite and sends row-by-row
@@ -14,13 +14,14 @@ usual SQLAlchemy exceptions.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table
+from sqlalchemy import Column, Connection, Table, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import JSON, Boolean, Date
@@ -70,6 +71,31 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, A
         raise DBAPIError.instance(
             statement.sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
         ) from exc
+
+
+def update_rows(
+    connection: Connection,
+    table: Table,
+    id_column: str,
+    updates: Sequence[tuple[str, dict[str, Any]]],
+) -> None:
+    """UPDATE the given columns of each id: one executemany per distinct set of columns.
+
+    A re-sent record usually changes the same few fields as its peers (a booking that
+    happened: status, actual start, ratings...), so a chunk's updates fall into a handful of
+    statements instead of one statement per record.
+    """
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for record_id, values in updates:
+        columns = tuple(sorted(values))
+        groups[columns].append({"_id": record_id} | {f"_{c}": values[c] for c in columns})
+    for columns, parameters in groups.items():
+        statement = (
+            table.update()
+            .where(table.c[id_column] == bindparam("_id"))
+            .values({c: bindparam(f"_{c}", type_=table.c[c].type) for c in columns})
+        )
+        connection.execute(statement, parameters)
 
 
 def _statement(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Statement:

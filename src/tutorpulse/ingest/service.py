@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Row, Select, String, Table, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import BindParameter
 
 from tutorpulse.db.base import table_of
 from tutorpulse.events import service as events
@@ -37,7 +37,6 @@ DEFAULT_CHUNK_SIZE = 5000
 REJECT_SAMPLE_LIMIT = 200
 # Databases cap bound parameters per statement; look-ups are split to stay under every cap.
 LOOKUP_CHUNK = 900
-_IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 
 
 @dataclass(slots=True)
@@ -90,6 +89,8 @@ class ImportReport:
 
 
 ProgressCallback = Callable[[str, int, int], None]
+AnyRow = tuple[Any, ...]
+Rows = Iterator[Row[*AnyRow]]
 
 
 class Importer:
@@ -180,10 +181,9 @@ class Importer:
         candidates = self._check_references(kind, chunk.candidates, rejections)
         inserts, updates, unchanged, touched = self._reconcile(kind, candidates, rejections)
         table = TABLES[kind]
-        bulk.insert_rows(self.db.connection(), table, inserts)
-        for record_id, values in updates:
-            id_column = table.c[ID_FIELDS[kind]]
-            self.db.execute(update(table).where(id_column == record_id).values(**values))
+        connection = self.db.connection()
+        bulk.insert_rows(connection, table, inserts)
+        bulk.update_rows(connection, table, ID_FIELDS[kind], updates)
         self._after_write(kind, inserts, touched)
 
         counts.received += chunk.received
@@ -231,29 +231,23 @@ class Importer:
 
     def _load_known(self, kind: str, column: Any, wanted: set[str]) -> None:
         missing = wanted - self._known[kind]
-        query = select(column).where(column.in_(_IDS))
-        for part in _slices(sorted(missing), LOOKUP_CHUNK):
-            self._known[kind].update(self.db.scalars(query, {"ids": part}))
+        self._known[kind].update(row[0] for row in self._where_in(select(column), column, missing))
 
     def _check_feedback(
         self, candidates: list[Candidate], rejections: list[Rejection]
     ) -> list[Candidate]:
-        session_ids = sorted({c.row["session_id"] for c in candidates})
-        sessions: dict[str, tuple[str, str]] = {}
-        existing_feedback: dict[str, str] = {}
-        for part in _slices(session_ids, LOOKUP_CHUNK):
-            for sid, tid, stid in self.db.execute(
-                select(
-                    TutoringSession.session_id, TutoringSession.tutor_id, TutoringSession.student_id
-                ).where(TutoringSession.session_id.in_(part))
-            ):
-                sessions[sid] = (tid, stid)
-            for sid, fid in self.db.execute(
-                select(StudentFeedback.session_id, StudentFeedback.feedback_id).where(
-                    StudentFeedback.session_id.in_(part)
-                )
-            ):
-                existing_feedback[sid] = fid
+        session_ids = {c.row["session_id"] for c in candidates}
+        held = select(
+            TutoringSession.session_id, TutoringSession.tutor_id, TutoringSession.student_id
+        )
+        sessions: dict[str, tuple[str, str]] = {
+            sid: (tid, stid)
+            for sid, tid, stid in self._where_in(held, TutoringSession.session_id, session_ids)
+        }
+        given = select(StudentFeedback.session_id, StudentFeedback.feedback_id)
+        existing_feedback: dict[str, str] = {
+            sid: fid for sid, fid in self._where_in(given, StudentFeedback.session_id, session_ids)
+        }
         kept: list[Candidate] = []
         for candidate in candidates:
             row = candidate.row
@@ -319,21 +313,26 @@ class Importer:
     def _stored_hashes(self, table: Table, id_field: str, ids: list[str]) -> dict[str, str]:
         """Content hash of each id already stored (new ids are simply absent)."""
         id_column = table.c[id_field]
-        found: dict[str, str] = {}
-        # One cached statement with an expanding parameter, not a fresh IN (...) per slice.
-        query = select(id_column, table.c.content_hash).where(id_column.in_(_IDS))
-        for part in _slices(sorted(set(ids)), LOOKUP_CHUNK):
-            rows = self.db.execute(query, {"ids": part})
-            found.update((record_id, digest) for record_id, digest in rows)
-        return found
+        query = select(id_column, table.c.content_hash)
+        return {record_id: digest for record_id, digest in self._where_in(query, id_column, ids)}
 
     def _stored_rows(self, table: Table, id_field: str, ids: set[str]) -> dict[str, dict[str, Any]]:
-        id_column = table.c[id_field]
-        found: dict[str, dict[str, Any]] = {}
-        for part in _slices(sorted(ids), LOOKUP_CHUNK):
-            for row in self.db.execute(select(table).where(id_column.in_(part))).mappings():
-                found[row[id_field]] = dict(row)
-        return found
+        rows = self._where_in(select(table), table.c[id_field], ids)
+        return {row._mapping[id_field]: dict(row._mapping) for row in rows}
+
+    def _where_in(self, query: Select[*AnyRow], column: Any, ids: Iterable[str]) -> Rows:
+        """``query`` restricted to rows whose ``column`` is one of ``ids``, in slices.
+
+        One cached statement with a single list parameter: an array on PostgreSQL
+        (``= ANY``), an expanding ``IN`` elsewhere, sliced under every backend's cap on bound
+        parameters.
+        """
+        if self.db.get_bind().dialect.name == "postgresql":
+            statement = query.where(column == any_(bindparam("ids", type_=ARRAY(String))))
+        else:
+            statement = query.where(column.in_(bindparam("ids", expanding=True)))
+        for part in _slices(sorted(set(ids)), LOOKUP_CHUNK):
+            yield from self.db.execute(statement, {"ids": part})
 
     # ------------------------------------------------------------- after write
     def _after_write(self, kind: str, inserts: list[dict[str, Any]], touched: set[str]) -> None:
