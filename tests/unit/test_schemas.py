@@ -11,24 +11,9 @@ from pydantic import ValidationError
 from tutorpulse.ingest.rows import content_hash, to_row
 from tutorpulse.ingest.schemas import FeedbackIn, SessionIn, StudentIn, TutorEventIn, TutorIn
 
-SESSION: dict[str, Any] = {
-    "session_id": "x1",
-    "tutor_id": "t1",
-    "student_id": "s1",
-    "session_number": 1,
-    "scheduled_start": "2025-02-03T16:00:00Z",
-    "actual_start": "2025-02-03T16:05:00Z",
-    "duration_minutes": 60,
-    "subject": "Mathematics",
-    "session_type": "1-on-1",
-    "tutor_initiated_reschedule": False,
-    "no_show": False,
-    "late_start_minutes": 5,
-    "engagement_score": 0.85,
-    "student_rating": 4.5,
-    "learning_objectives_met": True,
-    "technical_issues": False,
-}
+from ..integration.helpers import session
+
+SESSION: dict[str, Any] = session()
 
 
 def test_status_is_derived_from_no_show() -> None:
