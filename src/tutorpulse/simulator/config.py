@@ -70,7 +70,8 @@ class BehaviourParams:
     reschedule_engagement: float = 3.2
     family_reschedule: tuple[float, ...] = (1.45, 0.85, 0.95)
     student_reschedule_share: float = 0.018
-    first_session_penalty: float = 1.25
+    rating_level: float = 4.4
+    first_session_penalty: float = 1.45
     family_first_penalty: tuple[float, ...] = (0.0, 0.4, 0.0)
     tenure_first_bonus: float = 0.7
     family_quality_sd: tuple[float, ...] = (0.42, 0.45, 1.0)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from tutorpulse.simulator import activity, catalog, latent, market, outcomes
 from tutorpulse.simulator.buffer import EmissionBuffer
@@ -161,10 +162,13 @@ class MarketplaceSimulator:
     def _restore(self, state: dict[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError("simulator state was written by an incompatible version")
-        if (
-            state.get("config") != self.config.describe()
-            or state.get("behaviour") != self.config.behaviour_dict()
-        ):
+        # Compared in their JSON form: a saved state has lists where the config has tuples.
+        expected = orjson.loads(
+            orjson.dumps(
+                {"config": self.config.describe(), "behaviour": self.config.behaviour_dict()}
+            )
+        )
+        if {"config": state.get("config"), "behaviour": state.get("behaviour")} != expected:
             raise ValueError("simulator state belongs to a different configuration")
         self.next_day = int(state["next_day"])
         self.cursor = int(state["cursor"])
@@ -434,6 +438,8 @@ class MarketplaceSimulator:
         u = rng.random(m)
         students = np.empty(m, dtype=np.int64)
         fresh: list[int] = []
+        # A student may be listed twice (two pairs ended); one student, one pair per tutor.
+        claimed: set[tuple[int, int]] = set()
         for k in range(m):
             subject = int(requests.subject[k])
             tutor = int(requests.tutor[k])
@@ -444,8 +450,10 @@ class MarketplaceSimulator:
             if pool and u[k] < SEEKER_MATCH:
                 for position, (student, _) in enumerate(pool[:5]):
                     previous = self.pair_of.get((student, tutor))
-                    if previous is None or not self.pairs.active[previous]:
+                    busy = previous is not None and bool(self.pairs.active[previous])
+                    if not busy and (student, tutor) not in claimed:
                         match = student
+                        claimed.add((student, tutor))
                         pool.pop(position)
                         break
             if match < 0:

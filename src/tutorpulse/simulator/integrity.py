@@ -49,6 +49,11 @@ def _check(
     return IntegrityCheck(name, description, int(mask.size), int(mask.sum()), examples)
 
 
+def _by_id(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Index by id for look-ups; duplicated ids are reported by ``check_unique_ids``."""
+    return frame.drop_duplicates(column).set_index(column)
+
+
 def check_unique_ids(data: Dataset) -> list[IntegrityCheck]:
     result = []
     for frame_name, frame, column in (
@@ -85,9 +90,9 @@ def check_references(data: Dataset) -> list[IntegrityCheck]:
     tutors = set(data.tutors["tutor_id"])
     students = set(data.students["student_id"])
     s, f, e = data.sessions, data.feedback, data.events
-    session_index = s.set_index("session_id")
+    session_index = _by_id(s, "session_id")
     joined = f.join(
-        session_index[["tutor_id", "student_id", "status"]], on="session_id", rsuffix="_session"
+        session_index[["tutor_id", "student_id", "status"]].add_suffix("_session"), on="session_id"
     )
     reschedules = e[e["event_type"] == "reschedule_request"]
     sessions = set(s["session_id"])
@@ -116,7 +121,7 @@ def check_references(data: Dataset) -> list[IntegrityCheck]:
             joined["tutor_id_session"].isna()
             | (joined["tutor_id_session"] != joined["tutor_id"])
             | (joined["student_id_session"] != joined["student_id"])
-            | (joined["status"] != "completed"),
+            | (joined["status_session"] != "completed"),
             joined["feedback_id"],
         ),
         _check(
@@ -180,7 +185,7 @@ def check_ranges(data: Dataset) -> list[IntegrityCheck]:
 def check_feedback_consistency(data: Dataset) -> list[IntegrityCheck]:
     s, f = data.sessions, data.feedback
     joined = f.join(
-        s.set_index("session_id")[
+        _by_id(s, "session_id")[
             ["session_number", "actual_start", "duration_minutes", "student_rating"]
         ],
         on="session_id",
@@ -236,7 +241,7 @@ def check_churn_and_time(data: Dataset, churn_days: pd.DataFrame) -> list[Integr
 
     s, e = data.sessions, data.events
     active_sessions = s[s["status"].isin(["completed", "no_show", "scheduled"])]
-    status = data.tutors.set_index("tutor_id")["status"] if "status" in data.tutors else None
+    status = _by_id(data.tutors, "tutor_id")["status"] if "status" in data.tutors else None
     churned_ids = {t for t, d in churn.items() if d == d}  # NaN != NaN: not churned
     checks = [
         _check(
@@ -265,7 +270,7 @@ def check_churn_and_time(data: Dataset, churn_days: pd.DataFrame) -> list[Integr
         )
     late_start = s["actual_start"].notna() & (s["actual_start"] < s["scheduled_start"])
     reschedules = e[e["event_type"] == "reschedule_request"]
-    session_start = reschedules["meta_session_id"].map(s.set_index("session_id")["scheduled_start"])
+    session_start = reschedules["meta_session_id"].map(_by_id(s, "session_id")["scheduled_start"])
     checks += [
         _check(
             "actual_after_scheduled",

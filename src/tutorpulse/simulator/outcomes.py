@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from tutorpulse.simulator import catalog
 from tutorpulse.simulator.config import BehaviourParams
 from tutorpulse.simulator.latent import ABRUPT, sigmoid
 from tutorpulse.simulator.tables import BookingTable, TutorTable
@@ -106,7 +105,7 @@ def simulate_sessions(
 
     skill = np.where(first, tutors.first_skill[tutor], quality)
     latent = (
-        4.2
+        params.rating_level
         + 0.55 * skill
         + 1.1 * (engagement_score - 0.72)
         - 0.5 * technical
@@ -161,7 +160,6 @@ def simulate_sessions(
     pair_ends = u[10] < end_chance
     unhappy = no_show | (latent < 3.0)
     moves_on = pair_ends & (u[11] < np.where(unhappy, 0.65, 0.15))
-    _ = catalog  # families are indexed through params; kept for readers of this module
     return SessionOutcomes(
         no_show=no_show,
         late_minutes=late_minutes.astype(np.int64),

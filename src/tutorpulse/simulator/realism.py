@@ -101,7 +101,7 @@ def prepare(data: Dataset) -> Prepared:
     sessions["day"] = (sessions["scheduled_start"] - origin).dt.days
     sessions = sessions[(sessions["day"] >= 0) & (sessions["day"] <= last_day)]
     sessions["hour"] = sessions["scheduled_start"].dt.hour
-    sessions["weekday"] = sessions["scheduled_start"].dt.weekday
+    sessions["weekday"] = sessions["scheduled_start"].dt.day_of_week
     family_of = dict(zip(tutors["tutor_id"], tutors["family"], strict=True))
     sessions["family"] = sessions["tutor_id"].map(family_of)
     onboarding_of = dict(zip(tutors["tutor_id"], tutors["onboarding_day"], strict=True))
