@@ -53,9 +53,7 @@ def composite_percentile(frame: pd.DataFrame) -> pd.Series:
     return ranks.mean(axis=1).rank(pct=True)
 
 
-def assign_tiers(
-    frame: pd.DataFrame, red_flags: pd.DataFrame, scores: pd.Series
-) -> pd.DataFrame:
+def assign_tiers(frame: pd.DataFrame, red_flags: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
     eligible = frame["w30_due_count"] >= MIN_DUE_SESSIONS
     percentile = pd.Series(np.nan, index=frame.index)
     if eligible.any():
