@@ -20,7 +20,7 @@ from tutorpulse.simulator import activity, catalog, latent, market, outcomes
 from tutorpulse.simulator.buffer import EmissionBuffer
 from tutorpulse.simulator.config import EXPECTED_ACTIVITY, SimulationConfig
 from tutorpulse.simulator.feedback_text import compose
-from tutorpulse.simulator.profiles import NamePool, ProfileFactory, student_records
+from tutorpulse.simulator.profiles import NamePool, ProfileFactory, student_records, tutor_table
 from tutorpulse.simulator.randomness import STREAM_INITIAL_MARKET, day_rng, entity_rng
 from tutorpulse.simulator.records import (
     epoch_seconds,
@@ -192,8 +192,7 @@ class MarketplaceSimulator:
 
     # ------------------------------------------------------------- initialise
     def _initialise(self) -> None:
-        for index in range(self.config.initial_tutors):
-            self._add_tutor(index, onboarding_day=None, at=self.start_seconds)
+        self._add_tutors(self.config.initial_tutors, onboarding_day=None, at=self.start_seconds)
         tutors = self.tutors
         latent.seed_departures(
             tutors, params=self.params, rng=entity_rng(self.config.seed, STREAM_INITIAL_MARKET, 1)
@@ -268,21 +267,33 @@ class MarketplaceSimulator:
         self._plan_hiring(day)
 
     def _onboard_hires(self, day: int, t0: int) -> None:
-        for _ in range(self.hires_tomorrow):
-            self._add_tutor(len(self.tutors), onboarding_day=day, at=t0)
+        self._add_tutors(self.hires_tomorrow, onboarding_day=day, at=t0)
         self.hires_tomorrow = 0
         grown = len(self.tutors) - len(self._held_today)
         if grown:
             self._held_today = np.concatenate([self._held_today, np.zeros(grown, dtype=np.int64)])
 
-    def _add_tutor(self, index: int, *, onboarding_day: int | None, at: int) -> None:
-        profile = self.profiles.tutor(
-            index, onboarding_day=onboarding_day, start_seconds=self.start_seconds
+    def _add_tutors(self, count: int, *, onboarding_day: int | None, at: int) -> None:
+        first = len(self.tutors)
+        profiles = [
+            self.profiles.tutor(
+                index, onboarding_day=onboarding_day, start_seconds=self.start_seconds
+            )
+            for index in range(first, first + count)
+        ]
+        if not profiles:
+            return
+        self.tutors.append(tutor_table(profiles))
+        for profile in profiles:
+            self.tutor_subjects.append(profile.subjects)
+            self.tutor_records.append(profile.record)
+        self.buffer.add(
+            "tutors",
+            emit=at,
+            order=np.arange(first, first + count),
+            tutor=np.arange(first, first + count),
+            records=[dict(p.record) for p in profiles],
         )
-        self.tutors.append(profile.traits)
-        self.tutor_subjects.append(profile.subjects)
-        self.tutor_records.append(profile.record)
-        self.buffer.add("tutors", emit=at, order=index, tutor=index, records=[dict(profile.record)])
 
     def _hazard_reduction(
         self, day: int, source: InterventionSource | None

@@ -59,32 +59,32 @@ class DatasetWriter:
         self._lines("students", released["students"])
         for record in released["session_bookings"]:
             self._bookings[record["session_id"]] = record
+        final: list[dict[str, Any]] = []
         for record in released["sessions"]:
             sid = record["session_id"]
             self._bookings.pop(sid, None)
             if record["status"] == "completed":
                 self._awaiting_rating[sid] = (now + RATING_WAIT_SECONDS, record)
             else:
-                self._session(record)
+                final.append(record)
         for record in released["session_ratings"]:
             self._awaiting_rating.pop(record["session_id"], None)
-            self._session(record)
-        self._lines("feedback", released["feedback"])
-        self._lines("tutor_events", released["tutor_events"])
+            final.append(record)
         while self._awaiting_rating:
             sid, (due, record) = next(iter(self._awaiting_rating.items()))
             if due > now:
                 break
             del self._awaiting_rating[sid]
-            self._session(record)
+            final.append(record)
+        self._sessions(final)
+        self._lines("feedback", released["feedback"])
+        self._lines("tutor_events", released["tutor_events"])
 
     def close(self) -> dict[str, int]:
-        for _, record in self._awaiting_rating.values():
-            self._session(record)
+        self._sessions([record for _, record in self._awaiting_rating.values()])
         self._awaiting_rating.clear()
         # Bookings beyond the period: the upcoming sessions, as the marketplace knows them.
-        for record in self._bookings.values():
-            self._lines("sessions", [record])
+        self._lines("sessions", list(self._bookings.values()))
         lines = b"".join(dumps_line(self._tutors[key]) for key in sorted(self._tutors))
         (self.directory / FILE_NAMES["tutors"]).write_bytes(lines)
         self.counts["tutors"] = len(self._tutors)
@@ -96,10 +96,10 @@ class DatasetWriter:
         for handle in self._files.values():
             handle.close()
 
-    def _session(self, record: dict[str, Any]) -> None:
-        if record["status"] in ("completed", "no_show"):
-            self.counts["sessions_held_or_missed"] += 1
-        self._lines("sessions", [record])
+    def _sessions(self, records: list[dict[str, Any]]) -> None:
+        happened = sum(1 for r in records if r["status"] in ("completed", "no_show"))
+        self.counts["sessions_held_or_missed"] += happened
+        self._lines("sessions", records)
 
     def _lines(self, kind: str, records: list[dict[str, Any]]) -> None:
         if records:

@@ -29,9 +29,17 @@ _NOT_EMAIL_SAFE = re.compile(r"[^a-z0-9]+")
 
 @dataclass(frozen=True)
 class TutorProfile:
-    traits: TutorTable
+    traits: dict[str, Any]  # one row of TutorTable
     subjects: list[int]
     record: dict[str, Any]
+
+
+def tutor_table(profiles: list[TutorProfile]) -> TutorTable:
+    """Rows of many profiles as one table (one allocation per column, not per tutor)."""
+    if not profiles:
+        return TutorTable()
+    names = profiles[0].traits.keys()
+    return TutorTable.from_columns(**{n: np.array([p.traits[n] for p in profiles]) for n in names})
 
 
 class ProfileFactory:
@@ -57,7 +65,7 @@ class ProfileFactory:
         baseline_z, quality_z, first_z = rng.standard_normal(3)
         tech = rng.beta(2.0, 38.0)
         level_z, drift_z, start_z = rng.standard_normal(3)
-        traits = rng.lognormal(0.0, [0.35, 0.25, 0.3, 0.35])
+        habits = rng.lognormal(0.0, [0.35, 0.25, 0.3, 0.35])
         education = int(rng.choice(len(catalog.EDUCATION_LEVELS), p=catalog.EDUCATION_WEIGHTS))
 
         if onboarding_day is None:
@@ -91,7 +99,7 @@ class ProfileFactory:
         local = _NOT_EMAIL_SAFE.sub(".", f"{first}.{last}".lower()).strip(".")
         onboarding_date = iso_dates(np.array([start_seconds + onboarding_day * 86400]))[0]
 
-        table = TutorTable.from_columns(
+        traits = dict(
             onboarding_day=onboarding_day,
             baseline=baseline,
             family=family,
@@ -101,10 +109,10 @@ class ProfileFactory:
             tech_rate=tech,
             level0=level,
             drift=drift,
-            reschedule_trait=traits[0],
-            login_trait=traits[1],
-            prep_trait=traits[2],
-            response_trait=traits[3],
+            reschedule_trait=habits[0],
+            login_trait=habits[1],
+            prep_trait=habits[2],
+            response_trait=habits[3],
             commitment=commitment,
             dip_depth=0.0,
             dip_left=0,
@@ -139,7 +147,7 @@ class ProfileFactory:
             "status": "active",
             "behavioral_archetype": catalog.ARCHETYPES[archetype],
         }
-        return TutorProfile(traits=table, subjects=subjects, record=record)
+        return TutorProfile(traits=traits, subjects=subjects, record=record)
 
 
 def _subjects(
