@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = Field(default=None, repr=False)
     smtp_tls: bool = True
+    pipeline_clock: Literal["system", "data"] = Field(
+        default="system",
+        description="Time of the pipeline worker: wall time, or the latest data (replays, demo).",
+    )
 
     # Accounts and sessions (auth/)
     auth_disabled: bool = Field(

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tutorpulse.clock import SystemClock
+from tutorpulse.clock import Clock, SystemClock
 from tutorpulse.config import Settings
 from tutorpulse.errors import TutorpulseError
 from tutorpulse.observability.logging import configure_logging
@@ -25,12 +25,16 @@ def register_worker(name: str, run: WorkerFunction) -> None:
 def run_pipeline_worker(settings: Settings, stop: threading.Event) -> None:
     from tutorpulse.db.engine import make_engine, make_session_factory
     from tutorpulse.jobs.locks import scheduler_lock
-    from tutorpulse.jobs.scheduler import PipelineWorker
+    from tutorpulse.jobs.scheduler import LatestDataClock, PipelineWorker
 
     engine = make_engine(settings.effective_database_url)
+    factory = make_session_factory(engine)
+    clock: Clock = SystemClock()
+    if settings.pipeline_clock == "data":
+        clock = LatestDataClock(factory, fallback=clock)
     worker = PipelineWorker(
-        session_factory=make_session_factory(engine),
-        clock=SystemClock(),
+        session_factory=factory,
+        clock=clock,
         lock=scheduler_lock(engine, settings.data_dir),
         stop=stop,
     )
