@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Body, Depends, Query
 
-from tutorpulse.api.deps import AppClock, AppSettings, DbSession
+from tutorpulse.api.deps import AppClock, DbSession
+from tutorpulse.auth.deps import require_scope
 from tutorpulse.ingest.files import ingest_records
 from tutorpulse.ingest.schemas import RecordKind
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
 MAX_RECORDS_PER_REQUEST = 10_000
-bearer = HTTPBearer(auto_error=False)
-
-
-def require_ingest_token(
-    settings: AppSettings,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> None:
-    expected = settings.ingest_token
-    if expected is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "ingestion over HTTP is disabled: set TUTORPULSE_INGEST_TOKEN",
-        )
-    if credentials is None or not hmac.compare_digest(
-        credentials.credentials.encode(), expected.encode()
-    ):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or invalid ingest token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+# Scoped API tokens (``tutorpulse tokens create --scope ingest``); the TUTORPULSE_INGEST_TOKEN
+# setting still works as a bootstrap token with the ingest scope.
+require_ingest_token = require_scope("ingest")
 
 
 @router.post(
