@@ -86,7 +86,9 @@ class InterventionEffects:
     """How much an intervention lowers a tutor's churn hazard, and when.
 
     Keys are intervention types as the intervention engine stores them; both the PRD codes
-    (``A1``..``H5``) and descriptive names are understood. Effects combine multiplicatively.
+    (``A1``..``H5``) and descriptive names are understood. An effect starts ``delay_days``
+    after the intervention reached the tutor, lasts ``duration_days``, and effects combine
+    multiplicatively (capped at ``max_total_reduction``).
     """
 
     reductions: dict[str, float] = field(
@@ -121,10 +123,12 @@ class InterventionEffects:
     delay_days: int = 3
     duration_days: int = 60
     max_total_reduction: float = 0.6
-    # Interventions in these states never reached the tutor.
-    ineffective_statuses: frozenset[str] = frozenset(
-        {"dismissed", "cancelled", "canceled", "rejected", "expired", "holdout", "control"}
-    )
+    # Interventions that reached the tutor: sent (automated), being acted on or done (human).
+    # Holdouts (the control group), pending and cancelled ones change nothing.
+    effective_statuses: frozenset[str] = frozenset({"sent", "in_progress", "completed"})
+
+    def reaches_tutor(self, status: str, *, holdout: bool) -> bool:
+        return not holdout and status.lower() in self.effective_statuses
 
     def reduction_for(self, intervention_type: str) -> float:
         key = intervention_type.strip()

@@ -54,10 +54,13 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class InterventionRecord:
+    """What the simulator needs to know of one intervention (see ``live``)."""
+
     tutor_id: str
     intervention_type: str
-    recommended_at: datetime
     status: str
+    reached_at: datetime  # when it was sent or acted on (else its recommended date)
+    holdout: bool = False
 
 
 InterventionSource = Callable[[datetime], Sequence[InterventionRecord]]
@@ -304,16 +307,14 @@ class MarketplaceSimulator:
             return np.zeros(n)
         effects = self.config.interventions
         for item in source(to_datetime(self.day_start(day))):
-            if (
-                not item.tutor_id.startswith("syn_t")
-                or item.status.lower() in effects.ineffective_statuses
-            ):
+            reached = effects.reaches_tutor(item.status, holdout=item.holdout)
+            if not reached or not item.tutor_id.startswith("syn_t"):
                 continue
             index = tutor_index(item.tutor_id)
             if not 0 <= index < n:
                 continue
-            recommended_day = (int(item.recommended_at.timestamp()) - self.start_seconds) // DAY
-            begins = recommended_day + effects.delay_days
+            reached_day = (int(item.reached_at.timestamp()) - self.start_seconds) // DAY
+            begins = reached_day + effects.delay_days
             if begins <= day < begins + effects.duration_days:
                 factor[index] *= 1.0 - effects.reduction_for(item.intervention_type)
         reduction: npt.NDArray[np.float64] = np.minimum(1.0 - factor, effects.max_total_reduction)
