@@ -199,3 +199,51 @@ def test_paced_run_waits_between_ticks(tmp_path: Path) -> None:
     runner.run(speed=900.0, max_ticks=3, wait=wait, monotonic=lambda: now[0])
     assert waits == [1.0, 1.0, 1.0]
     assert runner.clock == datetime(2025, 1, 6, 0, 45, tzinfo=UTC)
+
+
+def _settings(directory: Path) -> tuple[Settings, sessionmaker[Session]]:
+    directory.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data_dir=directory, database_url=f"sqlite:///{directory / 'db.sqlite'}")
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    return settings, make_session_factory(engine)
+
+
+def _import(factory: sessionmaker[Session], directory: Path) -> None:
+    from tutorpulse.ingest.files import import_directory, plan_directory
+
+    with factory() as db:
+        report = import_directory(
+            db,
+            plan=plan_directory(directory, source="auto"),
+            now=datetime(2025, 6, 1, tzinfo=UTC),
+            chunk_size=5000,
+            checkpoint=db.commit,
+        )
+    assert report.total_rejected == 0
+
+
+def test_file_backfill_then_live_equals_a_tick_backfill(tmp_path: Path) -> None:
+    days = 20
+    files_settings, files_factory = _settings(tmp_path / "files")
+    live.backfill_files(settings=files_settings, out=tmp_path / "out", days=days, arguments=ARGS)
+    _import(files_factory, tmp_path / "out")
+    live.run_simulator_worker(settings=files_settings, speed=0, max_ticks=TICKS_PER_DAY)
+
+    ticks_settings, ticks_factory = _settings(tmp_path / "ticks")
+    runner = live.open_runner(settings=ticks_settings, arguments=ARGS)
+    runner.backfill_until(runner.simulator.start_seconds + (days + 1) * DAY - 1)
+
+    assert _checksums(files_factory) == _checksums(ticks_factory)
+    with pytest.raises(TutorpulseError, match="already stored"):
+        live.backfill_files(settings=files_settings, out=tmp_path / "again", days=1)
+
+
+def test_worker_refuses_synthetic_data_it_did_not_write(tmp_path: Path) -> None:
+    from tutorpulse.simulator.export import generate_dataset
+
+    settings, factory = _settings(tmp_path)
+    generate_dataset(ARGS.config(), days=2, out=tmp_path / "out")
+    _import(factory, tmp_path / "out")
+    with pytest.raises(TutorpulseError, match="did not write"):
+        live.run_simulator_worker(settings=settings, speed=0, max_ticks=1)

@@ -115,9 +115,21 @@ def generate_dataset(
     on_day: Callable[[int], None] | None = None,
 ) -> DatasetSummary:
     """Simulate ``days`` days from ``config.start`` and write them to ``out``."""
+    return write_dataset(MarketplaceSimulator(config), days=days, out=out, on_day=on_day)
+
+
+def write_dataset(
+    simulator: MarketplaceSimulator,
+    *,
+    days: int,
+    out: Path,
+    on_day: Callable[[int], None] | None = None,
+) -> DatasetSummary:
+    """Run a fresh ``simulator`` for ``days`` days into files; it can go on afterwards."""
     if days < 1:
         raise ValueError("days must be >= 1")
-    simulator = MarketplaceSimulator(config)
+    if simulator.days_simulated:
+        raise ValueError("write_dataset needs a simulator that has not started yet")
     writer = DatasetWriter(out)
     try:
         for day in range(days):
@@ -129,7 +141,7 @@ def generate_dataset(
         writer.abort()
         raise
     counts = writer.close()
-    write_manifest(out, config=config, days=days, counts=counts)
+    write_manifest(out, config=simulator.config, days=days, counts=counts)
     return DatasetSummary(directory=out, days=days, counts=counts)
 
 

@@ -41,6 +41,7 @@ from tutorpulse.simulator.engine import (
     InterventionSource,
     MarketplaceSimulator,
 )
+from tutorpulse.simulator.export import DatasetSummary, write_dataset
 from tutorpulse.simulator.records import SOURCE, to_datetime
 
 log = logging.getLogger(__name__)
@@ -345,6 +346,8 @@ def open_runner(
 
     factory = session_factory or make_session_factory(make_engine(settings.effective_database_url))
     store = StateStore(state_directory(settings), database=_database_key(settings))
+    if not store.exists:
+        _refuse_foreign_synthetic_data(factory)
     if arguments is None:
         arguments = store.load()[0] if store.exists else SimulationArguments()
     return SimulatorRunner(
@@ -354,6 +357,20 @@ def open_runner(
         interventions=DatabaseInterventions(factory),
         tick=tick,
     )
+
+
+def _refuse_foreign_synthetic_data(factory: sessionmaker[Session]) -> None:
+    """Synthetic ids are counters: a second simulation would reuse the first one's ids."""
+    from tutorpulse.marketplace.models import Tutor
+
+    with factory() as db:
+        found = db.scalar(select(Tutor.tutor_id).where(Tutor.source == SOURCE).limit(1))
+    if found is not None:
+        raise TutorpulseError(
+            "the database already holds synthetic data that this simulator did not write "
+            "(no simulator state next to it): import generated files with "
+            "`backfill_files`, or start from an empty database"
+        )
 
 
 def backfill_simulation(
@@ -381,6 +398,33 @@ def backfill_simulation(
     return runner
 
 
+def backfill_files(
+    *,
+    settings: Settings,
+    out: Path,
+    days: int = 90,
+    arguments: SimulationArguments | None = None,
+    on_day: Callable[[int], None] | None = None,
+) -> DatasetSummary:
+    """Write ``days`` days to files (for the fast ``import``) and keep the simulator's state.
+
+    Importing ``out`` and then running the worker gives the same database as a backfill
+    through ticks: the worker resumes right after the files' last day. Import the files
+    before starting the worker.
+    """
+    arguments = arguments or SimulationArguments()
+    store = StateStore(state_directory(settings), database=_database_key(settings))
+    if store.exists:
+        raise TutorpulseError(
+            f"a simulation is already stored in {store.directory}; the worker resumes it"
+        )
+    simulator = MarketplaceSimulator(arguments.config())
+    summary = write_dataset(simulator, days=days, out=out, on_day=on_day)
+    store.save_snapshot(arguments, simulator)
+    store.save_cursor(simulator.cursor)
+    return summary
+
+
 def run_simulator_worker(
     *,
     settings: Settings,
@@ -396,6 +440,11 @@ def run_simulator_worker(
         extra={"simulated_now": runner.clock.isoformat(), "speed": speed},
     )
     return runner.run(speed=speed, max_ticks=max_ticks, stop=stop)
+
+
+def simulator_worker(settings: Settings, stop: threading.Event) -> None:
+    """``(settings, stop)`` form for ``tutorpulse.jobs.cli.register_worker("simulator", ...)``."""
+    run_simulator_worker(settings=settings, stop=stop)
 
 
 def simulated_now(settings: Settings) -> datetime | None:
