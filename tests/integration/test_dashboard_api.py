@@ -79,7 +79,9 @@ def test_tutor_list_filters_searches_sorts_and_pages(client: TestClient, market:
     assert by_subject["total"] >= 1
     assert all(subject in r["subjects"] for r in by_subject["items"])
     tier = client.get("/api/v1/tutors?tier=Strong", headers=headers).json()
-    assert all(r["tier"] == "Strong" for r in tier["items"]) and tier["total"] == 2
+    strong = sum(1 for r in page["items"] if r["tier"] == "Strong")
+    assert strong >= 1 and all(r["tier"] == "Strong" for r in tier["items"])
+    assert tier["total"] == strong
 
 
 def test_profile_for_staff_has_churn_explained(client: TestClient, market: Market) -> None:
