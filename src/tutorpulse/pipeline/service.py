@@ -24,6 +24,7 @@ from tutorpulse.metrics.service import (
 )
 from tutorpulse.metrics.tiers import TIERS, assign_tiers
 from tutorpulse.risk.rules import rule_scores
+from tutorpulse.risk.scoring import score_with_models
 from tutorpulse.risk.service import save_rule_scores
 
 INACTIVE_AFTER_DAYS = 90
@@ -107,8 +108,10 @@ def run_pipeline(
         evidence_ids=evidence_sessions(data, as_of=as_of, patterns=evaluation.patterns),
     )
     save_rule_scores(db, scores=evaluation.scores, as_of=as_of)
+    # Champion model scores (if one is registered) and upcoming first-session risks.
+    prep_risks = score_with_models(db, data=data, metrics=evaluation.frame, as_of=as_of, now=now)
     computed = [str(t) for t in evaluation.frame.index]
-    engine = run_engine(db, as_of=as_of, now=now, tutor_ids=tutor_ids)
+    engine = run_engine(db, as_of=as_of, now=now, tutor_ids=tutor_ids, prep_risks=prep_risks)
     if tutor_ids is None:
         record_tiers(db, tiers=tiers, as_of=as_of)
         flags["cleared"] += clear_flags_of_inactive(db, active_tutor_ids=set(computed), as_of=as_of)

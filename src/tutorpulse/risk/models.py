@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tutorpulse.db.base import Base, TimestampMixin
@@ -56,3 +66,33 @@ class ModelVersion(TimestampMixin, Base):
     promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (Index("ix_model_versions_kind_status", "model_kind", "status"),)
+
+
+class RiskOverride(TimestampMixin, Base):
+    """An ops manager's risk level for a tutor, shown beside the model's figures until expiry.
+
+    The model's score and level at the time are kept so that the monthly report can compare
+    the override with what the model said against what happened.
+    """
+
+    __tablename__ = "risk_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tutor_id: Mapped[str] = mapped_column(
+        ForeignKey("tutors.tutor_id", ondelete="CASCADE"), nullable=False
+    )
+    risk_level: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    model_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    model_risk_level: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("risk_level IN ('Low', 'Medium', 'High', 'Critical')", name="risk_level"),
+        CheckConstraint("expires_at > starts_at", name="expiry_after_start"),
+        Index("ix_risk_overrides_tutor_expiry", "tutor_id", "expires_at"),
+    )

@@ -1,0 +1,183 @@
+"""Churn model benchmark (issue 6): features, training, search and scoring times, plus the
+full metric report, on the default 90-day simulation (seed 1, ~1,400 active tutors).
+
+Timed separately:
+- features: labels and point-in-time features for every active tutor-day (one data load);
+- training: all horizons with the default hyper-parameters (the hazard model + calibration);
+- search: the bounded hyper-parameter search (``--max-configs`` sets, reported on its own);
+- scoring: every tutor active on the last day (features, probabilities, SHAP factors).
+
+    python benchmarks/train.py                       # 1x: simulate, import, measure
+    python benchmarks/train.py --db /path/to.db      # reuse an imported SQLite database
+    python benchmarks/train.py --scales 1,10         # also 10x data (long)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from tutorpulse.db.engine import make_engine, make_session_factory
+from tutorpulse.db.migrate import upgrade
+from tutorpulse.ingest.files import import_directory, plan_directory
+from tutorpulse.metrics.data import LOOKBACK_DAYS, day_end, day_start, load_market_range
+from tutorpulse.pipeline.service import evaluate_day
+from tutorpulse.risk.evaluation import json_safe
+from tutorpulse.risk.explain import explain
+from tutorpulse.risk.features import features_from_metrics
+from tutorpulse.risk.jobs import data_days
+from tutorpulse.risk.scoring import score_frame
+from tutorpulse.risk.training import (
+    DEFAULT_PARAMS,
+    build_dataset,
+    fit_calibrators,
+    fit_hazard,
+    temporal_split,
+    train_churn_model,
+)
+from tutorpulse.simulator.config import SimulationConfig
+from tutorpulse.simulator.export import generate_dataset
+
+RESULTS = Path(__file__).parent / "results" / "train.json"
+TARGETS = {
+    "features_plus_training_seconds_1x": 60.0,
+    "scoring_seconds": 2.0,
+    "training_seconds_10x": 600.0,
+}
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def prepare(scale: int, workdir: Path) -> Engine:
+    config = SimulationConfig.build(seed=1)
+    if scale != 1:
+        config = SimulationConfig.build(
+            seed=1,
+            tutors=config.initial_tutors * scale,
+            sessions_per_day=config.sessions_per_day * scale,
+        )
+    out = workdir / f"sim-{scale}x"
+    generate_dataset(config, days=90, out=out)
+    engine = make_engine(f"sqlite:///{workdir / f'bench-{scale}x.db'}")
+    upgrade(engine)
+    with make_session_factory(engine)() as db:
+        import_directory(
+            db,
+            plan=plan_directory(out, source="synthetic"),
+            now=NOW,
+            chunk_size=5000,
+            checkpoint=db.commit,
+        )
+        db.commit()
+    return engine
+
+
+def measure(engine: Engine, *, max_configs: int, threads: int) -> dict[str, Any]:
+    with make_session_factory(engine)() as db:
+        first, last = data_days(db)
+        started = time.perf_counter()
+        data = load_market_range(
+            db, start=day_start(first - timedelta(days=LOOKBACK_DAYS)), end=day_end(last)
+        )
+        load_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    dataset = build_dataset(data, observed_from=first, observed_until=last)
+    feature_seconds = time.perf_counter() - started
+
+    rows = dataset.rows
+    split = temporal_split(list(rows["day"]), observed_until=last)
+    train = rows[(rows["day"] >= split.train[0]) & (rows["day"] <= split.train[1])]
+    val = rows[(rows["day"] >= split.validation[0]) & (rows["day"] <= split.validation[1])]
+    started = time.perf_counter()
+    model = fit_hazard(
+        train,
+        val,
+        split=split,
+        features=list(_features()),
+        params=DEFAULT_PARAMS,
+        seed=0,
+        threads=threads,
+    )
+    model.calibrators = fit_calibrators(model, val, observed_until=last)
+    training_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    result = train_churn_model(dataset, seed=0, max_configs=max_configs, threads=threads)
+    search_seconds = time.perf_counter() - started
+
+    day_data = data  # the whole range holds the last day's point-in-time slice
+    frame = evaluate_day(day_data, as_of=last).frame
+    started = time.perf_counter()
+    features = features_from_metrics(frame, day_data, as_of=last)
+    scores = score_frame(result.model, features)
+    factors = explain(result.model, features)
+    scoring_seconds = time.perf_counter() - started
+    assert len(factors) == len(scores)
+    return {
+        "observed": [first.isoformat(), last.isoformat()],
+        "snapshots": len(rows),
+        "tutors_scored": len(scores),
+        "load_seconds": round(load_seconds, 2),
+        "features_seconds": round(feature_seconds, 2),
+        "training_seconds": round(training_seconds, 2),
+        "features_plus_training_seconds": round(feature_seconds + training_seconds, 2),
+        "search_seconds": round(search_seconds, 2),
+        "search_configs": result.report["search"]["configs_tried"],
+        "scoring_seconds": round(scoring_seconds, 3),
+        "report": json_safe(result.report),
+    }
+
+
+def _features() -> tuple[str, ...]:
+    from tutorpulse.risk.features import FEATURES
+
+    return FEATURES
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scales", default="1")
+    parser.add_argument("--db", type=Path, help="an imported SQLite database to reuse (1x)")
+    parser.add_argument("--max-configs", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for scale in (int(s) for s in args.scales.split(",")):
+            if args.db is not None and scale == 1:
+                engine = make_engine(f"sqlite:///{args.db}")
+                upgrade(engine)
+            else:
+                engine = prepare(scale, Path(tmp))
+            run = {"scale": scale} | measure(
+                engine, max_configs=args.max_configs, threads=args.threads
+            )
+            engine.dispose()
+            runs.append(run)
+            print(json.dumps({k: v for k, v in run.items() if k != "report"}), flush=True)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    result = {
+        "benchmark": "train",
+        "git_commit": commit,
+        "date": date.today().isoformat(),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "targets": TARGETS,
+        "runs": runs,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

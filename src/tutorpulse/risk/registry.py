@@ -1,0 +1,212 @@
+"""The model registry: artifacts under ``<data_dir>/models/<version>/`` and one row each.
+
+Statuses: ``champion`` (the one used for scoring; at most one per kind), ``challenger``
+(trained, not better on the same recent test window) and ``retired`` (a former champion).
+Promotion and rollback only move the champion flag; artifacts are never deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tutorpulse.errors import NotFoundError, TutorpulseError
+from tutorpulse.risk.evaluation import auc, json_safe
+from tutorpulse.risk.hazard import META_FILE, ChurnModel
+from tutorpulse.risk.models import ModelVersion
+
+CHURN_KIND = "churn_hazard"
+CHAMPION, CHALLENGER, RETIRED = "champion", "challenger", "retired"
+MODELS_DIR = "models"
+COMPARISON_HORIZON = 30
+
+
+def models_dir(data_dir: Path) -> Path:
+    return data_dir / MODELS_DIR
+
+
+def new_version(db: Session, *, kind: str, now: datetime) -> str:
+    prefix = "churn" if kind == CHURN_KIND else kind
+    base = f"{prefix}-{now:%Y%m%d-%H%M%S}"
+    version, n = base, 1
+    while db.scalar(select(ModelVersion.id).where(ModelVersion.version == version)) is not None:
+        n += 1
+        version = f"{base}-{n}"
+    return version
+
+
+def champion(db: Session, *, kind: str = CHURN_KIND) -> ModelVersion | None:
+    return db.scalar(
+        select(ModelVersion).where(ModelVersion.model_kind == kind, ModelVersion.status == CHAMPION)
+    )
+
+
+def list_models(db: Session, *, kind: str | None = None) -> list[ModelVersion]:
+    query = select(ModelVersion).order_by(ModelVersion.trained_at, ModelVersion.id)
+    if kind is not None:
+        query = query.where(ModelVersion.model_kind == kind)
+    return list(db.scalars(query))
+
+
+def get_model(db: Session, *, version: str) -> ModelVersion:
+    row = db.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    if row is None:
+        raise NotFoundError("model version", version)
+    return row
+
+
+_CACHE: dict[tuple[str, float], ChurnModel] = {}
+
+
+def load_churn_model(row: ModelVersion) -> ChurnModel:
+    """The stored model (cached per process while its file is unchanged)."""
+    path = Path(row.artifact_path)
+    meta = path / META_FILE
+    if not meta.is_file():
+        raise TutorpulseError(f"model {row.version}: artifact missing at {path}")
+    key = (str(path), meta.stat().st_mtime)
+    if key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = ChurnModel.load(path)
+    return _CACHE[key]
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str
+    reason: str
+    comparison: dict[str, Any]
+
+
+def decide(
+    candidate_auc: float | None,
+    incumbent: ChurnModel | None,
+    *,
+    incumbent_version: str | None,
+    test_rows: pd.DataFrame,
+    horizon_rows: pd.DataFrame,
+) -> Decision:
+    """Champion when it beats the current champion on the same recent test rows."""
+    if incumbent is None:
+        return Decision(CHAMPION, "no champion yet", {})
+    missing = [f for f in incumbent.features if f not in test_rows.columns]
+    if missing:
+        return Decision(
+            CHAMPION,
+            f"champion {incumbent_version} cannot score today's features ({missing[0]} missing)",
+            {},
+        )
+    labels = horizon_rows[f"label_{COMPARISON_HORIZON}"].to_numpy(dtype=float)
+    if horizon_rows.empty or len(np.unique(labels)) < 2:
+        return Decision(CHALLENGER, "no test window to compare on: champion kept", {})
+    incumbent_p = incumbent.predict(horizon_rows)[f"p{COMPARISON_HORIZON}"].to_numpy()
+    incumbent_auc = auc(labels, incumbent_p)
+    comparison = {
+        "horizon_days": COMPARISON_HORIZON,
+        "rows": len(horizon_rows),
+        "candidate_auc": None if candidate_auc is None else round(candidate_auc, 4),
+        "champion_version": incumbent_version,
+        "champion_auc": None if incumbent_auc is None else round(incumbent_auc, 4),
+    }
+    if candidate_auc is not None and incumbent_auc is not None and candidate_auc > incumbent_auc:
+        return Decision(CHAMPION, "beats the champion on the same test window", comparison)
+    return Decision(CHALLENGER, "does not beat the champion on the same test window", comparison)
+
+
+def register(
+    db: Session,
+    *,
+    model: ChurnModel,
+    report: dict[str, Any],
+    data_dir: Path,
+    data_window: tuple[date, date],
+    test_rows: pd.DataFrame,
+    horizon_rows: pd.DataFrame,
+    now: datetime,
+    kind: str = CHURN_KIND,
+) -> ModelVersion:
+    """Store the artifact and its row; champion only if it beats the current one."""
+    version = new_version(db, kind=kind, now=now)
+    path = (models_dir(data_dir) / version).resolve()
+    current = champion(db, kind=kind)
+    incumbent = None
+    if current is not None:
+        try:
+            incumbent = load_churn_model(current)
+        except TutorpulseError:
+            incumbent = None  # a champion whose artifact is gone cannot defend its title
+    candidate_auc = (report.get("horizons", {}).get(str(COMPARISON_HORIZON)) or {}).get("auc")
+    decision = decide(
+        candidate_auc,
+        incumbent,
+        incumbent_version=current.version if current else None,
+        test_rows=test_rows,
+        horizon_rows=horizon_rows,
+    )
+    report["registry"] = {
+        "version": version,
+        "status": decision.status,
+        "reason": decision.reason,
+        "comparison": decision.comparison,
+    }
+    model.save(path, metadata={"version": version})
+    row = ModelVersion(
+        version=version,
+        model_kind=kind,
+        status=CHALLENGER,
+        artifact_path=str(path),
+        data_start=data_window[0],
+        data_end=data_window[1],
+        features=list(model.features),
+        metrics=json_safe(report),
+        trained_at=now,
+    )
+    db.add(row)
+    db.flush()
+    if decision.status == CHAMPION:
+        _crown(db, row, now=now)
+    return row
+
+
+def _crown(db: Session, row: ModelVersion, *, now: datetime) -> None:
+    current = champion(db, kind=row.model_kind)
+    if current is not None and current.id != row.id:
+        current.status = RETIRED
+        db.flush()
+    row.status = CHAMPION
+    row.promoted_at = now
+    db.flush()
+
+
+def promote(db: Session, *, version: str, now: datetime) -> ModelVersion:
+    row = get_model(db, version=version)
+    if row.status == CHAMPION:
+        raise TutorpulseError(f"model {version} is already the champion")
+    _crown(db, row, now=now)
+    return row
+
+
+def rollback(db: Session, *, now: datetime, version: str | None = None) -> ModelVersion:
+    """Back to ``version``, or to the latest former champion trained before the current one."""
+    if version is not None:
+        return promote(db, version=version, now=now)
+    current = champion(db)
+    query = select(ModelVersion).where(
+        ModelVersion.model_kind == CHURN_KIND,
+        ModelVersion.status == RETIRED,
+        ModelVersion.promoted_at.is_not(None),
+    )
+    if current is not None:
+        query = query.where(ModelVersion.trained_at < current.trained_at)
+    previous = db.scalar(query.order_by(ModelVersion.trained_at.desc(), ModelVersion.id.desc()))
+    if previous is None:
+        raise TutorpulseError("no earlier champion to roll back to")
+    _crown(db, previous, now=now)
+    return previous

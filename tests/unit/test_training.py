@@ -1,0 +1,141 @@
+"""The churn model on a small synthetic market: split, censoring, coherence, report."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tutorpulse.metrics.data import MarketData
+from tutorpulse.risk.hazard import HORIZONS, ChurnModel
+from tutorpulse.risk.training import (
+    Dataset,
+    NotEnoughData,
+    build_dataset,
+    temporal_split,
+    train_churn_model,
+)
+
+from .market_builder import AS_OF, MarketBuilder, at
+
+DAYS = 80
+START = AS_OF - timedelta(days=DAYS - 1)
+
+
+def synthetic_market(tutors: int = 160, seed: int = 11) -> MarketData:
+    """Tutors whose commitment drifts; a falling commitment means fewer sessions and logins,
+    worse ratings, then inactivity. Noisy on purpose: churn is predictable, not certain."""
+    rng = np.random.default_rng(seed)
+    b = MarketBuilder()
+    for k in range(tutors):
+        tutor_id = f"t{k:03d}"
+        b.tutor(tutor_id, onboarded_days_before=int(rng.integers(100, 600)), baseline=10)
+        level = rng.normal(1.0, 0.3)
+        drift = rng.normal(-0.02, 0.01) if rng.random() < 0.35 else rng.normal(0, 0.002)
+        quit_day = int(rng.integers(10, 150)) if drift < -0.01 else 10_000
+        for n in range(DAYS):
+            back = DAYS - 1 - n
+            level += drift + rng.normal(0, 0.03)
+            if n > quit_day:
+                break
+            rate = max(0.0, min(2.5, 1.6 * level))
+            for _ in range(rng.poisson(rate)):
+                b.session(
+                    tutor_id,
+                    at(back + rng.random() * 0.5),
+                    rating=float(np.clip(round(3.2 + level + rng.normal(0, 0.8)), 1, 5)),
+                    rescheduled=bool(rng.random() < 0.1 / max(level, 0.2)),
+                    number=1 if rng.random() < 0.15 else 2,
+                )
+            for _ in range(rng.poisson(max(0.1, 1.5 * level))):
+                b.event(tutor_id, at(back + rng.random() * 0.5), "login")
+    return b.build()
+
+
+@pytest.fixture(scope="module")
+def dataset() -> Dataset:
+    return build_dataset(synthetic_market(), observed_from=START, observed_until=AS_OF)
+
+
+def test_split_is_temporal_and_leaves_room_for_the_outcome(dataset: Dataset) -> None:
+    split = temporal_split(list(dataset.rows["day"]), observed_until=AS_OF)
+    assert split.train[1] < split.validation[0] <= split.validation[1] < split.test[0]
+    assert split.test[1] <= AS_OF - timedelta(days=split.eval_horizon)
+
+
+def test_short_data_falls_back_then_refuses() -> None:
+    days = [date(2025, 1, 1) + timedelta(days=n) for n in range(20)]
+    split = temporal_split(days, observed_until=date(2025, 1, 25))
+    assert split.eval_horizon == 7
+    with pytest.raises(NotEnoughData):
+        temporal_split(days[:5], observed_until=date(2025, 1, 6))
+
+
+def test_training_is_coherent_calibrated_and_reported(dataset: Dataset, tmp_path: object) -> None:
+    result = train_churn_model(dataset, seed=0, max_configs=2)
+    report = result.report
+    assert report["coherence_violations"] == 0
+    assert report["search"]["configs_tried"] == 2
+    h30 = report["horizons"]["30"] if report["horizons"]["30"].get("rows") else None
+    h7 = report["horizons"]["7"]
+    assert h7["positives"] > 0 and h7["negatives"] > 0
+    assert h7["auc"] > 0.7
+    assert h7["rule_score"]["auc"] is not None
+    assert h7["naive_days_since_last_session"]["auc"] is not None
+    top = h7["precision_at_10pct"]
+    assert top["ceiling"] == pytest.approx(min(1, h7["prevalence"] / 0.10), abs=1e-3)
+    assert report["horizons"]["90"]["rows"] == 0  # never labelled negative
+    if h30 is not None:
+        assert [band["band"] for band in report["alert_bands"]["model"]] == [
+            "Critical",
+            "High",
+            "Medium",
+        ]
+    # Coherence over every tutor-day, not only the test rows.
+    p = result.model.predict(dataset.rows).to_numpy()
+    assert (np.diff(p, axis=1) >= 0).all()
+    assert ((p >= 0) & (p <= 1)).all()
+    # The stored model predicts the same numbers.
+    from pathlib import Path
+
+    assert isinstance(tmp_path, Path)
+    result.model.save(tmp_path / "m")
+    again = ChurnModel.load(tmp_path / "m").predict(dataset.rows)
+    np.testing.assert_allclose(again.to_numpy(), p, rtol=1e-6)
+    assert list(again.columns) == [f"p{h}" for h in HORIZONS]
+
+
+def test_training_is_deterministic(dataset: Dataset) -> None:
+    first = train_churn_model(dataset, seed=3, max_configs=1).model.predict(dataset.rows)
+    second = train_churn_model(dataset, seed=3, max_configs=1).model.predict(dataset.rows)
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_explanations_name_components_and_say_it_in_words(dataset: Dataset) -> None:
+    from tutorpulse.risk.explain import COMPONENTS, explain
+
+    model = train_churn_model(dataset, seed=0, max_configs=1).model
+    rows = dataset.rows[dataset.rows["day"] == dataset.rows["day"].max()].set_index("tutor_id")
+    factors = explain(model, rows)
+    assert set(factors) == set(rows.index)
+    some = [f for f in factors.values() if f["top_features"]]
+    assert some
+    for item in some:
+        assert set(item["components"]) == set(COMPONENTS)
+        assert len(item["top"]) <= 3 and set(item["top"]) <= set(COMPONENTS)
+        for feature in item["top_features"]:
+            assert feature["contribution"] > 0 and feature["text"]
+            assert feature["component"] in COMPONENTS
+
+
+def test_a_market_without_churn_cannot_be_trained() -> None:
+    b = MarketBuilder()
+    for k in range(5):
+        b.tutor(f"t{k}", baseline=1)
+        for n in range(DAYS):
+            b.session(f"t{k}", at(n))
+    dataset = build_dataset(b.build(), observed_from=START, observed_until=AS_OF)
+    with pytest.raises(NotEnoughData, match="no churn"):
+        train_churn_model(dataset, max_configs=1)
