@@ -59,7 +59,7 @@ def export_subject(
     for table in _tables_with(column):
         rows = db.execute(select(table).where(table.c[column] == subject_id)).mappings().all()
         if rows:
-            tables[str(table.name)] = [{k: _jsonable(v) for k, v in r.items()} for r in rows]
+            tables[str(table.name)] = [{str(k): _jsonable(v) for k, v in r.items()} for r in rows]
     accounts = db.scalars(select(User).where(getattr(User, column) == subject_id)).all()
     tables["users"] = [
         {
