@@ -81,6 +81,21 @@ def prepare(scale: int, workdir: Path) -> Engine:
     return engine
 
 
+class Timer:
+    """Wall and CPU seconds of a block: CPU time stays meaningful on a shared machine."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self) -> Timer:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+
+
 def measure(engine: Engine, *, max_configs: int, threads: int) -> dict[str, Any]:
     with make_session_factory(engine)() as db:
         first, last = data_days(db)
@@ -89,38 +104,38 @@ def measure(engine: Engine, *, max_configs: int, threads: int) -> dict[str, Any]
             db, start=day_start(first - timedelta(days=LOOKBACK_DAYS)), end=day_end(last)
         )
         load_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    dataset = build_dataset(data, observed_from=first, observed_until=last)
-    feature_seconds = time.perf_counter() - started
+    with Timer() as features_timer:
+        dataset = build_dataset(data, observed_from=first, observed_until=last)
+    feature_seconds = features_timer.wall
 
     rows = dataset.rows
     split = temporal_split(list(rows["day"]), observed_until=last)
     train = rows[(rows["day"] >= split.train[0]) & (rows["day"] <= split.train[1])]
     val = rows[(rows["day"] >= split.validation[0]) & (rows["day"] <= split.validation[1])]
-    started = time.perf_counter()
-    model = fit_hazard(
-        train,
-        val,
-        split=split,
-        features=list(_features()),
-        params=DEFAULT_PARAMS,
-        seed=0,
-        threads=threads,
-    )
-    model.calibrators = fit_calibrators(model, val, observed_until=last)
-    training_seconds = time.perf_counter() - started
+    with Timer() as training_timer:
+        model = fit_hazard(
+            train,
+            val,
+            split=split,
+            features=list(_features()),
+            params=DEFAULT_PARAMS,
+            seed=0,
+            threads=threads,
+        )
+        model.calibrators = fit_calibrators(model, val, observed_until=last)
+    training_seconds = training_timer.wall
 
-    started = time.perf_counter()
-    result = train_churn_model(dataset, seed=0, max_configs=max_configs, threads=threads)
-    search_seconds = time.perf_counter() - started
+    with Timer() as search_timer:
+        result = train_churn_model(dataset, seed=0, max_configs=max_configs, threads=threads)
+    search_seconds = search_timer.wall
 
     day_data = data  # the whole range holds the last day's point-in-time slice
     frame = evaluate_day(day_data, as_of=last).frame
-    started = time.perf_counter()
-    features = features_from_metrics(frame, day_data, as_of=last)
-    scores = score_frame(result.model, features)
-    factors = explain(result.model, features)
-    scoring_seconds = time.perf_counter() - started
+    with Timer() as scoring_timer:
+        features = features_from_metrics(frame, day_data, as_of=last)
+        scores = score_frame(result.model, features)
+        factors = explain(result.model, features)
+    scoring_seconds = scoring_timer.wall
     assert len(factors) == len(scores)
     return {
         "observed": [first.isoformat(), last.isoformat()],
@@ -133,6 +148,14 @@ def measure(engine: Engine, *, max_configs: int, threads: int) -> dict[str, Any]
         "search_seconds": round(search_seconds, 2),
         "search_configs": result.report["search"]["configs_tried"],
         "scoring_seconds": round(scoring_seconds, 3),
+        "cpu_seconds": {
+            "features": round(features_timer.cpu, 2),
+            "training": round(training_timer.cpu, 2),
+            "features_plus_training": round(features_timer.cpu + training_timer.cpu, 2),
+            "search": round(search_timer.cpu, 2),
+            "scoring": round(scoring_timer.cpu, 3),
+        },
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "report": json_safe(result.report),
     }
 

@@ -231,3 +231,21 @@ def test_cli_train_predict_and_model_commands(tmp_path: Path, sim_dir: Path) -> 
         run("predict", "--as-of", "2020-01-01", "--out", str(out), data_dir=data_dir),
         "no data up to 2020-01-01",
     )
+
+
+def test_a_lost_artifact_leaves_the_rule_score_standing(
+    db: Session, sim_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run_import(db, sim_dir, source="synthetic")
+    outcome = retrain(db, data_dir=tmp_path, now=NOW, max_configs=1)
+    shutil.rmtree(outcome.churn_version.artifact_path)
+    day = _last_day(db)
+    run_pipeline(db, as_of=day, now=NOW)
+    sources = set(
+        db.scalars(
+            select(ChurnPrediction.score_source).where(ChurnPrediction.prediction_date == day)
+        )
+    )
+    assert sources == {"rules"}

@@ -6,6 +6,7 @@ level follows the PRD bands; rows are stored with source "model" beside the rule
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from tutorpulse.db.base import table_of
+from tutorpulse.errors import TutorpulseError
 from tutorpulse.metrics.data import MarketData
 from tutorpulse.metrics.service import chunked
 from tutorpulse.risk.explain import explain
@@ -26,6 +28,7 @@ from tutorpulse.risk.registry import champion, load_churn_model
 from tutorpulse.risk.rules import risk_level
 
 MODEL_SOURCE = "model"
+logger = logging.getLogger(__name__)
 PROBABILITY_COLUMNS = [f"p{h}" for h in HORIZONS]
 
 
@@ -93,7 +96,12 @@ def score_day(
     row = champion(db)
     if row is None or metrics.empty:
         return None
-    model = load_churn_model(row)
+    try:
+        model = load_churn_model(row)
+    except TutorpulseError as exc:
+        # A missing artifact must not stop the pipeline: the rule score still stands.
+        logger.error("model scoring skipped: %s", exc)
+        return None
     features = features_from_metrics(metrics, data, as_of=as_of)
     scoring = score_tutors(model, version=row.version, features=features)
     save_model_scores(db, scoring=scoring, as_of=as_of)
