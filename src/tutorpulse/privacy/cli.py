@@ -15,6 +15,7 @@ from tutorpulse.errors import TutorpulseError
 
 console = Console(stderr=True)
 retention_app = typer.Typer(help="Data retention jobs.", no_args_is_help=True)
+keys_app = typer.Typer(help="PII encryption keys.", no_args_is_help=True)
 
 
 def _subject(tutor: str | None, student: str | None) -> tuple[str, str]:
@@ -98,7 +99,29 @@ def retention_run(
     typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
 
 
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every PII value under TUTORPULSE_PII_ACTIVE_KEY_ID (keep old keys set)."""
+    from tutorpulse.auth import audit
+    from tutorpulse.auth.cli import cli_actor, db_session
+    from tutorpulse.cli import load_settings
+    from tutorpulse.privacy import crypto
+
+    ring = crypto.configure(load_settings())
+    with db_session() as db:
+        count = crypto.rotate(db)
+        audit.record(
+            db,
+            actor=cli_actor(),
+            action="pii.rotate_keys",
+            details={"active_key_id": ring.active_id, "rewritten": count},
+            now=SystemClock().now(),
+        )
+    console.print(f"re-encrypted {count} values under key {ring.active_id}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("export-subject")(export_subject_command)
     app.command("erase-subject")(erase_subject_command)
     app.add_typer(retention_app, name="retention")
+    app.add_typer(keys_app, name="keys")
