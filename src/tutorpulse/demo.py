@@ -51,8 +51,9 @@ def run_demo(
     if _has_data(factory):
         console.print("data already loaded: reusing it (delete the data directory to start over)")
     else:
-        _load_simulated_market(factory, small=small, console=console)
+        _load_simulated_market(settings, factory, small=small, console=console)
         _compute_history(factory, console=console)
+        _train(settings, factory, console=console)
     for line in _demo_logins(factory):
         console.print(line)
     if not serve_app:
@@ -77,21 +78,27 @@ def _progress(console: Console) -> Progress:
 
 
 def _load_simulated_market(
-    factory: sessionmaker[Session], *, small: bool, console: Console
+    settings: Settings, factory: sessionmaker[Session], *, small: bool, console: Console
 ) -> None:
-    from tutorpulse.simulator.config import SimulationConfig
-    from tutorpulse.simulator.export import generate_dataset
+    from tutorpulse.simulator.live import SimulationArguments, backfill_files
 
     days = 28 if small else 90
-    config = (
-        SimulationConfig.build(seed=DEMO_SEED, tutors=200, sessions_per_day=400)
+    arguments = (
+        SimulationArguments(seed=DEMO_SEED, tutors=200, sessions_per_day=400)
         if small
-        else SimulationConfig.build(seed=DEMO_SEED)
+        else SimulationArguments(seed=DEMO_SEED)
     )
     with tempfile.TemporaryDirectory(prefix="tutorpulse-demo-") as tmp, _progress(console) as bar:
         out = Path(tmp)
         task = bar.add_task(f"simulating {days} days", total=days)
-        generate_dataset(config, days=days, out=out, on_day=lambda _: bar.advance(task))
+        # The simulator keeps its state: the live worker continues right after these days.
+        backfill_files(
+            settings=settings,
+            out=out,
+            days=days,
+            arguments=arguments,
+            on_day=lambda _: bar.advance(task),
+        )
         plan = plan_directory(out, source="synthetic")
         imported = bar.add_task("importing", total=plan.total_bytes)
 
@@ -144,11 +151,30 @@ def _compute_history(factory: sessionmaker[Session], *, console: Console) -> Non
     console.print(f"pipeline computed for {first} .. {last}")
 
 
+def _train(settings: Settings, factory: sessionmaker[Session], *, console: Console) -> None:
+    """Train the churn model on the simulated history, then score the last day with it."""
+    from tutorpulse.risk.jobs import retrain
+
+    with factory() as db, console.status("training the churn model"):
+        try:
+            outcome = retrain(db, data_dir=settings.data_dir, now=datetime.now(UTC))
+        except TutorpulseError as exc:
+            db.rollback()
+            console.print(f"churn model not trained ({exc}): scores come from the PRD rules")
+            return
+        db.commit()
+        last = _latest_day(db)
+        run_pipeline(db, as_of=last, now=day_end(last) - timedelta(minutes=1))
+        db.commit()
+    console.print(
+        f"churn model {outcome.churn_version.version} trained "
+        f"({outcome.churn_version.status}); scores for {last} use it"
+    )
+
+
 def _demo_logins(factory: sessionmaker[Session]) -> list[str]:
-    try:
-        from tutorpulse.auth.demo import ensure_demo_users
-    except ImportError:
-        return []
+    from tutorpulse.auth.service import ensure_demo_users
+
     with factory() as db:
         accounts = ensure_demo_users(db, now=datetime.now(UTC))
         db.commit()

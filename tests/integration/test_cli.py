@@ -31,6 +31,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], text: str) -
 
 def test_help_and_usage_errors(tmp_path: Path) -> None:
     assert run("--help", data_dir=tmp_path).returncode == 0
+    assert run("worker", "nobody", data_dir=tmp_path).returncode == 2
     assert run("import", "--help", data_dir=tmp_path).returncode == 0
     assert run("import", data_dir=tmp_path).returncode == 2
     assert run("no-such-command", data_dir=tmp_path).returncode == 2
@@ -85,6 +86,7 @@ def test_demo_small_loads_and_computes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "simulated marketplace loaded" in result.stderr
     assert "pipeline computed for" in result.stderr
+    assert "demo logins" in result.stderr and "ops-manager@" in result.stderr
     again = run("demo", "--small", "--no-serve", data_dir=tmp_path)
     assert again.returncode == 0 and "reusing it" in again.stderr
 

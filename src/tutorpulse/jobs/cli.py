@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -13,6 +14,8 @@ from tutorpulse.clock import Clock, SystemClock
 from tutorpulse.config import Settings
 from tutorpulse.errors import TutorpulseError
 from tutorpulse.observability.logging import configure_logging
+
+log = logging.getLogger("tutorpulse.workers")
 
 WorkerFunction = Callable[[Settings, threading.Event], None]
 WORKERS: dict[str, WorkerFunction] = {}
@@ -67,8 +70,42 @@ def run_notifier_worker(settings: Settings, stop: threading.Event) -> None:
         stop.wait(0 if sent else 5)
 
 
+def run_simulator_worker(settings: Settings, stop: threading.Event) -> None:
+    from tutorpulse.simulator.live import simulator_worker
+
+    simulator_worker(settings, stop)
+
+
+def run_trainer_worker(settings: Settings, stop: threading.Event) -> None:
+    """Daily retraining (02:00 UTC): the new model becomes champion only if it is better."""
+    from sqlalchemy import func, select
+
+    from tutorpulse.db.engine import make_engine, make_session_factory
+    from tutorpulse.risk.jobs import retrain, retraining_due
+    from tutorpulse.risk.models import ModelVersion
+
+    factory = make_session_factory(make_engine(settings.effective_database_url))
+    clock = SystemClock()
+    while not stop.is_set():
+        now = clock.now()
+        with factory() as db:
+            last = db.scalar(
+                select(func.max(ModelVersion.trained_at)).where(ModelVersion.model_kind == "churn")
+            )
+            if retraining_due(now=now, last_trained=last):
+                try:
+                    retrain(db, data_dir=settings.data_dir, now=now)
+                    db.commit()
+                except TutorpulseError as exc:
+                    db.rollback()
+                    log.warning("retraining skipped: %s", exc)
+        stop.wait(60)
+
+
 register_worker("pipeline", run_pipeline_worker)
 register_worker("notifier", run_notifier_worker)
+register_worker("simulator", run_simulator_worker)
+register_worker("trainer", run_trainer_worker)
 
 
 def worker_command(
