@@ -142,3 +142,16 @@ def test_calendar_weeks_count_low_weeks_against_the_baseline() -> None:
     frame = features_as_of(quiet.build(), as_of=AS_OF).features
     assert frame.loc["quiet", "low_weeks_streak"] == 3
     assert frame.loc["quiet", "days_since_last_session"] > 24
+
+
+def test_every_tutor_feature_reads_as_a_sentence() -> None:
+    from tutorpulse.risk.explain import TEMPLATES, describe
+
+    assert [f for f in FEATURES if FEATURE_COMPONENTS[f] != "calendar" and f not in TEMPLATES] == []
+    row = dict.fromkeys(FEATURES, 2.0) | {"reschedules_30d_weekly": 1.0, "logins_30d_weekly": 9.0}
+    assert describe("reschedules_7d", row | {"reschedules_7d": 5.0}) == (
+        "Rescheduled 5 sessions this week (usual: 1)"
+    )
+    assert describe("days_since_last_session", row | {"days_since_last_session": float("nan")})
+    for feature in FEATURES:
+        assert describe(feature, row)

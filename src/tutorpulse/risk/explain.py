@@ -106,6 +106,34 @@ TEMPLATES: dict[str, Template] = {
         f"In-session engagement {_pct(r['in_session_engagement_7d'])} this week"
     ),
     "prep_minutes_7d": lambda r: f"Prepares {_n(r['prep_minutes_7d'])} minutes per session",
+    "prep_minutes_30d": lambda r: (
+        f"Prepares {_n(r['prep_minutes_30d'])} minutes per session over 30 days"
+    ),
+    "prep_trend": lambda r: f"Session prep {r['prep_trend']:+.0f} minutes this week vs 30 days",
+    "response_trend": lambda r: (
+        f"Answers messages {abs(r['response_trend']):.0f} minutes "
+        f"{'slower' if r['response_trend'] >= 0 else 'faster'} this week than over 30 days"
+    ),
+    "engagement_trend": lambda r: (
+        f"Engagement {r['engagement_trend']:+.0f} points this week vs 30 days"
+    ),
+    "logins_7d_vs_30d": lambda r: (
+        f"Logins this week at {_pct(r['logins_7d_vs_30d'])} of their 30-day pace"
+    ),
+    "in_session_engagement_30d": lambda r: (
+        f"In-session engagement {_pct(r['in_session_engagement_30d'])} over 30 days"
+    ),
+    "in_session_engagement_trend": lambda r: (
+        f"In-session engagement "
+        f"{100 * r['in_session_engagement_trend']:+.0f} points this week vs 30 days"
+    ),
+    "objectives_met_trend": lambda r: (
+        f"Learning objectives met "
+        f"{100 * r['objectives_met_trend']:+.0f} points this week vs 30 days"
+    ),
+    "no_show_rate_30d": lambda r: (
+        f"No-shows in {_pct(r['no_show_rate_30d'])} of sessions over 30 days"
+    ),
     "response_p50": lambda r: f"Answers messages in {_n(r['response_p50'])} minutes (median)",
     "response_p95": lambda r: f"Slowest message answers take {_n(r['response_p95'])} minutes",
     "rating_7d": lambda r: (

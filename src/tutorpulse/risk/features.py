@@ -61,6 +61,9 @@ FEATURE_COMPONENTS: dict[str, str] = {
     "objectives_met_rate_30d": "performance_trend",
     "technical_issues_rate_30d": "performance_trend",
     "in_session_engagement_7d": "performance_trend",
+    "in_session_engagement_30d": "performance_trend",
+    "in_session_engagement_trend": "performance_trend",
+    "objectives_met_trend": "performance_trend",
     "first_session_success_rate": "first_session_quality",
     "first_sessions_30d": "first_session_quality",
     "first_session_poor_30d": "first_session_quality",
@@ -75,6 +78,11 @@ FEATURE_COMPONENTS: dict[str, str] = {
     "prep_minutes_7d": "engagement_decline",
     "response_p50": "engagement_decline",
     "response_p95": "engagement_decline",
+    "engagement_trend": "engagement_decline",
+    "logins_7d_vs_30d": "engagement_decline",
+    "prep_minutes_30d": "engagement_decline",
+    "prep_trend": "engagement_decline",
+    "response_trend": "engagement_decline",
     "reschedule_rate_7d": "reschedule_pattern",
     "reschedule_rate_30d": "reschedule_pattern",
     "reschedules_7d": "reschedule_pattern",
@@ -83,6 +91,7 @@ FEATURE_COMPONENTS: dict[str, str] = {
     "no_show_14d": "no_show_risk",
     "no_show_30d": "no_show_risk",
     "late_starts_30d": "no_show_risk",
+    "no_show_rate_30d": "no_show_risk",
     "day_of_week": "calendar",
     "month": "calendar",
     "is_holiday_season": "calendar",
@@ -192,6 +201,15 @@ def features_from_metrics(
     f["objectives_met_rate_30d"] = _rate(m["w30_objectives_met_count"], m["w30_held_n"])
     f["technical_issues_rate_30d"] = _rate(m["w30_technical_issue_count"], m["w30_held_n"])
     f["in_session_engagement_7d"] = m["w7_avg_engagement_in_session"]
+    f["in_session_engagement_30d"] = m["w30_avg_engagement_in_session"]
+    # Trends compare a tutor with themself: levels differ a lot between tutors, a fall
+    # from one's own usual is the early sign of leaving.
+    f["in_session_engagement_trend"] = (
+        m["w7_avg_engagement_in_session"] - m["w30_avg_engagement_in_session"]
+    )
+    f["objectives_met_trend"] = (
+        _rate(m["w7_objectives_met_count"], m["w7_held_n"]) - f["objectives_met_rate_30d"]
+    )
     f["first_session_success_rate"] = _rate(m["w90_first_success_count"], m["w90_first_rated_n"])
     f["first_sessions_30d"] = m["first_sessions_30d_n"]
     f["first_session_poor_30d"] = m["first_session_poor_30d_count"]
@@ -206,6 +224,11 @@ def features_from_metrics(
     f["prep_minutes_7d"] = m["w7_prep_avg_minutes"]
     f["response_p50"] = m["w30_response_p50_minutes"]
     f["response_p95"] = m["w30_response_p95_minutes"]
+    f["engagement_trend"] = m["w7_engagement_score"] - m["w30_engagement_score"]
+    f["logins_7d_vs_30d"] = _rate(m["w7_login_count"], m["w30_login_count"] * 7 / 30)
+    f["prep_minutes_30d"] = m["w30_prep_avg_minutes"]
+    f["prep_trend"] = m["w7_prep_avg_minutes"] - m["w30_prep_avg_minutes"]
+    f["response_trend"] = m["w7_response_avg_minutes"] - m["w30_response_avg_minutes"]
     f["reschedule_rate_7d"] = _rate(m["w7_reschedule_count"], m["w7_due_count"])
     f["reschedule_rate_30d"] = _rate(m["w30_reschedule_count"], m["w30_due_count"])
     # Reschedule events and flagged sessions each undercount when a feed lacks the other.
@@ -215,6 +238,7 @@ def features_from_metrics(
     f["no_show_14d"] = m["no_show_14d_count"]
     f["no_show_30d"] = m["w30_no_show_count"]
     f["late_starts_30d"] = m["w30_late_start_count"]
+    f["no_show_rate_30d"] = _rate(m["w30_no_show_count"], m["w30_due_count"])
     f["day_of_week"] = float(as_of.weekday())
     f["month"] = float(as_of.month)
     f["is_holiday_season"] = float(is_holiday_season(as_of))
