@@ -127,3 +127,20 @@ def test_pii_keys_default_to_keys_derived_from_the_secret() -> None:
     assert one.effective_pii_active_key_id in one.effective_pii_keys
     assert len(one.effective_pii_keys[one.effective_pii_active_key_id]) == 32
     assert one.effective_pii_hmac_key != two.effective_pii_hmac_key
+
+
+def test_auth_disabled_acts_as_a_dev_admin_in_dev_only() -> None:
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm import sessionmaker
+
+    from tutorpulse.api.app import create_app
+    from tutorpulse.db.engine import make_engine
+
+    engine = make_engine("sqlite://")
+    app = create_app(
+        Settings(env="dev", auth_disabled=True), session_factory=sessionmaker(bind=engine)
+    )
+    with TestClient(app) as client:
+        me = client.get("/api/v1/me")
+        assert me.status_code == 200 and me.json()["user"]["role"] == "admin"
+    engine.dispose()

@@ -32,7 +32,8 @@ Actor = User | MachineActor | str | None
 
 def _actor_fields(actor: Actor) -> tuple[int | None, str]:
     if isinstance(actor, User):
-        return actor.id, actor.label
+        # The development-only admin (auth_disabled) has no row to point at.
+        return actor.id or None, actor.label
     if isinstance(actor, MachineActor):
         return None, actor.label
     if actor is None:

@@ -106,7 +106,13 @@ def _bearer(request: HTTPConnection) -> str | None:
 
 
 def _dev_admin() -> User:
-    return User(email="dev-admin@localhost", role=Role.ADMIN.value, display_name="dev admin")
+    return User(
+        email="dev-admin@localhost",
+        role=Role.ADMIN.value,
+        display_name="dev admin",
+        is_active=True,
+        failed_login_count=0,
+    )
 
 
 def _same_origin(conn: HTTPConnection) -> bool:

@@ -25,7 +25,7 @@ class TokenResponse(BaseModel):
 class UserRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
+    id: int | None = Field(description="None only for the development admin (auth disabled).")
     email: str
     display_name: str | None
     role: Role
