@@ -207,11 +207,11 @@ def _sync_alerts(
     partial: bool,
 ) -> None:
     current: dict[tuple[str, str], Alert] = {}
-    for alert in db.scalars(
-        select(Alert).where(Alert.resolved_at.is_(None), Alert.rule.in_(ALERT_RULES.values()))
-    ):
-        if not partial or alert.tutor_id in contexts:
-            current[(alert.tutor_id, alert.rule)] = alert
+    query = select(Alert).where(Alert.resolved_at.is_(None), Alert.rule.in_(ALERT_RULES.values()))
+    if partial:
+        query = query.where(Alert.tutor_id.in_(list(contexts)))
+    for alert in db.scalars(query):
+        current[(alert.tutor_id, alert.rule)] = alert
     wanted: set[tuple[str, str]] = set()
     for context in contexts.values():
         rule = ALERT_RULES.get(context.risk_level or "")
