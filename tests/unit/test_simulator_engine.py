@@ -164,3 +164,26 @@ def test_records_have_a_fixed_key_order() -> None:
     for records in released.values():
         orders = {tuple(r)[:5] for r in records}
         assert len(orders) <= 1
+
+
+def test_labeller_finds_exactly_the_churn_the_simulator_enacted(tmp_path: Path) -> None:
+    from tutorpulse.simulator.dataset import load_dataset
+    from tutorpulse.simulator.export import write_dataset
+    from tutorpulse.simulator.realism import prepare
+
+    simulator = MarketplaceSimulator(SimulationConfig.build(seed=1, sessions_per_day=600))
+    write_dataset(simulator, days=63, out=tmp_path)
+    enacted = {(c["tutor_id"], c["churn_day"], c["reason"]) for c in simulator.churn_log()}
+    tutors = prepare(load_dataset(tmp_path)).tutors
+    labelled = {
+        (t, int(day), reason)
+        for t, day, reason in zip(
+            tutors["tutor_id"], tutors["churn_day"], tutors["churn_reason"], strict=True
+        )
+        if isinstance(reason, str)
+    }
+    assert len(enacted) > 15
+    assert labelled == enacted
+    assert {"resignation", "reduced_activity"} <= {r for _, _, r in enacted}
+    churned = set(tutors.loc[tutors["status"] == "churned", "tutor_id"])
+    assert churned == {t for t, _, _ in enacted}

@@ -833,13 +833,13 @@ class MarketplaceSimulator:
         for mask, reason in ((inactive, INACTIVITY), (reduced, REDUCED_ACTIVITY)):
             index = np.flatnonzero(mask)
             if len(index):
-                # Known once the day is over: cancellations and the status change follow then.
+                # Known as the day ends: cancellations and the status change come with it.
                 self._churn(
                     index,
                     day=day,
                     reason=reason,
                     last_moment=np.full(len(index), next_midnight - 1, dtype=np.int64),
-                    announce_at=np.full(len(index), next_midnight, dtype=np.int64),
+                    announce_at=np.full(len(index), next_midnight - 1, dtype=np.int64),
                     cancel_from_day=day + 1,
                 )
 
