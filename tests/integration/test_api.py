@@ -45,6 +45,11 @@ def test_health_and_readiness(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok"}
+    assert ready.json()["freshness"] == {
+        "pipeline_lag_seconds": 0.0,
+        "scheduler_last_job_seconds": None,
+        "model_age_seconds": None,
+    }
 
 
 @pytest.mark.redis
