@@ -36,7 +36,9 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+# One live server at a time: NiceGUI (mounted by create_app) is one sub-application per
+# process, bound to the event loop of the server that started it.
+@pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("live")
     settings = Settings(env="test", data_dir=data_dir, ingest_token="e2e-token-0123456789abcdef")

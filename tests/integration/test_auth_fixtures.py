@@ -26,7 +26,6 @@ from tutorpulse.auth.deps import (
     enforce_route_table,
     require,
 )
-from tutorpulse.auth.fields import shape_for
 from tutorpulse.auth.models import User
 from tutorpulse.auth.passwords import hash_password
 from tutorpulse.auth.permissions import Permission, Role
@@ -58,14 +57,6 @@ def churny_profile(tutor_id: str) -> dict[str, Any]:
 def later_routes_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(enforce_route_table)])
 
-    @router.get("/tutors/{tutor_id}")
-    def tutor_profile(
-        tutor_id: OwnedTutorId,
-        _user: User = Depends(require(Permission.READ_TUTOR_PROFILE)),
-    ) -> dict[str, Any]:
-        # Deliberately unshaped: the middleware must still strip churn fields for tutors.
-        return churny_profile(tutor_id)
-
     @router.get("/tutors/{tutor_id}/predictions")
     def predictions(
         tutor_id: str, _user: User = Depends(require(Permission.READ_PREDICTIONS))
@@ -75,9 +66,11 @@ def later_routes_router() -> APIRouter:
     @router.get("/tutors/{tutor_id}/feedback")
     def tutor_feedback(
         tutor_id: OwnedTutorId,
-        user: User = Depends(require(Permission.READ_TUTOR_FEEDBACK)),
-    ) -> list[dict[str, Any]]:
-        return shape_for(user, [{"rating": 5, "risk_level": "low", "tutor_id": tutor_id}])  # type: ignore[no-any-return]
+        _user: User = Depends(require(Permission.READ_TUTOR_FEEDBACK)),
+    ) -> dict[str, Any]:
+        # Deliberately unshaped: the middleware must still strip churn fields for tutors.
+        # (The real /tutors/{id}, /portal/me and /kpis routes now come from dashboard/.)
+        return churny_profile(tutor_id)
 
     @router.get("/students/{student_id}/feedback")
     def student_feedback(
@@ -85,14 +78,6 @@ def later_routes_router() -> APIRouter:
         _user: User = Depends(require(Permission.READ_STUDENT_FEEDBACK)),
     ) -> list[dict[str, Any]]:
         return [{"student_id": student_id, "rating": 4}]
-
-    @router.get("/portal/me")
-    def portal(user: User = Depends(require(Permission.READ_PORTAL))) -> dict[str, Any]:
-        return {"tutor_id": user.tutor_id, "tier": "Strong", "nested": [{"churn_score": 9}]}
-
-    @router.get("/kpis")
-    def kpis(_user: User = Depends(require(Permission.READ_KPIS))) -> dict[str, Any]:
-        return {"churn_rate": 0.04}
 
     return router
 

@@ -16,13 +16,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.requests import HTTPConnection
 
-from tutorpulse.api.app import API_PREFIX, create_app
+from tutorpulse.api.app import create_app
+from tutorpulse.auth import service as auth_service
 from tutorpulse.auth.models import User
 from tutorpulse.clock import FixedClock
 from tutorpulse.config import Settings
-from tutorpulse.dashboard import api as dashboard_api
 from tutorpulse.interventions.models import Alert, Intervention
 from tutorpulse.pipeline.service import run_pipeline
 from tutorpulse.risk.models import ChurnPrediction
@@ -120,28 +119,35 @@ def build_market(db: Session, tmp_path: Any) -> Market:
     return Market(db=db, users=users, task=task, alert=alert)
 
 
+_TOKENS: dict[int, str] = {}
+
+
 def make_app(db: Session, users: dict[str, User]) -> FastAPI:
-    """The real app with the dashboard routers mounted and a header-based test login."""
+    """The real app (auth guard, dashboard routers, pages) on the test transaction; every
+    user gets a real session (``as_user`` sends its bearer token)."""
     factory = sessionmaker(bind=db.connection(), join_transaction_mode="create_savepoint")
     app = create_app(
         Settings(env="test", secret_key=SECRET),
         session_factory=factory,
         clock=FixedClock(NOW),
     )
-    if not any(getattr(r, "path", "") == f"{API_PREFIX}/kpis" for r in app.routes):
-        app.include_router(dashboard_api.router, prefix=API_PREFIX)
-        app.include_router(dashboard_api.public_router, prefix=API_PREFIX)
-    ids = {str(user.id): user for user in users.values()}
-
-    def resolve(request: HTTPConnection) -> User | None:
-        return ids.get(request.headers.get("x-test-user", ""))
-
-    app.state.resolve_user = resolve
+    for user in users.values():
+        sign_in(db, user)
     return app
 
 
+def sign_in(db: Session, user: User) -> None:
+    token, _ = auth_service.start_session(
+        db, user=user, method="test", ip="testclient", now=NOW, lifetime=timedelta(hours=4)
+    )
+    db.flush()
+    _TOKENS[user.id] = token
+
+
 def as_user(user: User | None) -> dict[str, str]:
-    return {"x-test-user": str(user.id)} if user is not None else {}
+    if user is None:
+        return {}
+    return {"Authorization": f"Bearer {_TOKENS[user.id]}"}
 
 
 @pytest.fixture

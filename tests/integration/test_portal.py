@@ -7,7 +7,15 @@ from fastapi.testclient import TestClient
 from tutorpulse.auth.models import User
 from tutorpulse.interventions.messages import FORBIDDEN_FOR_TUTORS
 
-from .test_dashboard_data import OWN_TUTOR, Market, as_user, client, forbidden_keys, market
+from .test_dashboard_data import (
+    OWN_TUTOR,
+    Market,
+    as_user,
+    client,
+    forbidden_keys,
+    market,
+    sign_in,
+)
 
 __all__ = ["client", "market"]
 
@@ -45,10 +53,22 @@ def test_portal_needs_a_linked_tutor(client: TestClient, market: Market) -> None
     unlinked = User(email="new@example.org", role="tutor", is_active=True)
     market.db.add(unlinked)
     market.db.flush()
-    market.users["unlinked"] = unlinked
-    app = client.app
-    previous = app.state.resolve_user  # type: ignore[attr-defined]
-    app.state.resolve_user = lambda request: (  # type: ignore[attr-defined]
-        unlinked if request.headers.get("x-test-user") == str(unlinked.id) else previous(request)
-    )
+    sign_in(market.db, unlinked)
     assert client.get("/api/v1/portal/me", headers=as_user(unlinked)).status_code == 404
+
+
+def test_tutor_sets_own_goals(client: TestClient, market: Market) -> None:
+    tutor = as_user(market.users["tutor"])
+    response = client.put("/api/v1/portal/me/goals/avg_rating", json={"target": 4.8}, headers=tutor)
+    assert response.status_code == 200
+    goals = {g["key"]: g for g in response.json()["goals"]}
+    assert goals["avg_rating"]["target"] == 4.8
+    again = client.get("/api/v1/portal/me", headers=tutor).json()
+    assert {g["key"]: g["target"] for g in again["goals"]}["avg_rating"] == 4.8
+    bad = client.put("/api/v1/portal/me/goals/on_time", json={"target": 3}, headers=tutor)
+    assert bad.status_code == 422
+    unknown = client.put("/api/v1/portal/me/goals/salary", json={"target": 1}, headers=tutor)
+    assert unknown.status_code == 422
+    manager = as_user(market.users["manager"])
+    refused = client.put("/api/v1/portal/me/goals/on_time", json={"target": 0.9}, headers=manager)
+    assert refused.status_code == 403

@@ -15,6 +15,7 @@ from tutorpulse.auth.deps import enforce_route_table, principal_user
 from tutorpulse.auth.middleware import SecurityHeadersMiddleware, ViewerFilterMiddleware
 from tutorpulse.clock import Clock, SystemClock
 from tutorpulse.config import Settings
+from tutorpulse.dashboard import api as dashboard_api
 from tutorpulse.db.engine import make_engine, make_session_factory
 from tutorpulse.ingest import api as ingest_api
 from tutorpulse.observability.api import install as install_observability
@@ -49,8 +50,14 @@ def create_app(
     api.include_router(auth_api.router)
     api.include_router(auth_oidc.router)
     api.include_router(ingest_api.router)
+    api.include_router(dashboard_api.router)
+    api.include_router(dashboard_api.public_router)
     app.include_router(api)
     app.include_router(auth_pages.router)
     app.add_middleware(ViewerFilterMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, behind_tls=settings.behind_tls)
+    # NiceGUI pages last: it serves every path no route above has claimed.
+    from tutorpulse import ui
+
+    ui.mount(app)
     return app

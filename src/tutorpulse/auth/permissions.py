@@ -235,11 +235,22 @@ ROUTES: tuple[RouteRule, ...] = (
     _api("GET", "/kpis", P, Permission.READ_KPIS),
     _api("GET", "/analytics/{name}", P, Permission.READ_ANALYTICS),
     RouteRule("WS", V1 + "/ws/updates", P, Permission.SUBSCRIBE_UPDATES, kind="ws"),
+    # Dashboard (issue 8): alert queue and lifecycle, and the change feed for polling clients.
+    _api("GET", "/alerts", P, Permission.READ_INTERVENTIONS),
+    _api("POST", "/alerts/{alert_id}/acknowledge", P, Permission.RECORD_OUTCOMES),
+    _api("POST", "/alerts/{alert_id}/snooze", P, Permission.RECORD_OUTCOMES),
+    _api("POST", "/alerts/{alert_id}/dismiss", P, Permission.RECORD_OUTCOMES),
+    _api("GET", "/updates", P, Permission.SUBSCRIBE_UPDATES),
+    _api("GET", "/tutors/{tutor_id}/notes", P, Permission.READ_INTERVENTIONS, note="internal"),
+    _api("POST", "/tutors/{tutor_id}/notes", P, Permission.RECORD_OUTCOMES, note="internal"),
+    _api("PUT", "/portal/me/goals/{key}", P, Permission.READ_PORTAL, note="own goals only"),
     # UI pages
     _page("/login", Access.PUBLIC),
     _page("/login", Access.PUBLIC, method="POST"),
     _page("/", P, Permission.LIST_TUTORS),
+    _page("/tutors", P, Permission.LIST_TUTORS),
     _page("/tutors/{tutor_id}", P, Permission.READ_TUTOR_PROFILE, owner=OWN_TUTOR),
+    _page("/analytics", P, Permission.READ_ANALYTICS),
     _page("/interventions", P, Permission.READ_INTERVENTIONS),
     _page("/portal", P, Permission.READ_PORTAL),
     _page("/feedback/{token}", Access.PUBLIC),
@@ -249,7 +260,10 @@ ROUTES: tuple[RouteRule, ...] = (
 )
 
 # Mounted sub-applications that serve public static files only (the offline API docs).
-PUBLIC_MOUNTS = frozenset({"/static-offline-docs"})
+# "" is the NiceGUI sub-application at the root (issue 8): its pages (the ``page`` rules
+# above) check the signed-in user themselves before rendering (ui.context.page_context), and
+# the rest of it is NiceGUI's own static assets and websocket.
+PUBLIC_MOUNTS = frozenset({"/static-offline-docs", ""})
 
 ROUTE_TABLE: dict[tuple[str, str], RouteRule] = {rule.key: rule for rule in ROUTES}
 if len(ROUTE_TABLE) != len(ROUTES):  # a duplicate would make one of the two rules dead

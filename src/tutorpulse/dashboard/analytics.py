@@ -165,6 +165,13 @@ def cohort_retention(db: Session, *, as_of: date) -> AnalyticsTable:
         )
         for tutor_id, moment in rows:
             active_months[tutor_id].add(_month_index(moment.date()))
+    first_seen = db.scalar(
+        select(func.min(TutoringSession.scheduled_start)).where(
+            TutoringSession.scheduled_start >= day_start(start)
+        )
+    )
+    # Months before the data starts are unknown, not "nobody held a session".
+    observed_from = _month_index(first_seen.date()) if first_seen is not None else None
     cohorts: dict[str, list[str]] = defaultdict(list)
     for tutor_id, onboarded in onboarding.items():
         cohorts[f"{onboarded:%Y-%m}"].append(tutor_id)
@@ -176,6 +183,8 @@ def cohort_retention(db: Session, *, as_of: date) -> AnalyticsTable:
         for k in range(0, RETENTION_MONTHS + 1):
             if first + k > last:
                 break
+            if observed_from is None or first + k < observed_from:
+                continue
             retained = sum(1 for t in members if first + k in active_months.get(t, set()))
             table.append([cohort, k, len(members), retained, retained / len(members)])
     return AnalyticsTable(
@@ -184,7 +193,7 @@ def cohort_retention(db: Session, *, as_of: date) -> AnalyticsTable:
         as_of=as_of,
         columns=["cohort", "month", "tutors", "retained", "retention"],
         rows=table,
-        note="the current month is partial",
+        note="the current month is partial; months before the first stored session are left out",
     )
 
 

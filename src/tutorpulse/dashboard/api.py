@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tutorpulse.api.deps import AppClock, AppSettings, DbSession
 from tutorpulse.auth.models import User
 from tutorpulse.config import Settings
-from tutorpulse.dashboard import analytics, feedback, portal, profile, service
+from tutorpulse.dashboard import analytics, feedback, notes, portal, profile, service
 from tutorpulse.dashboard.access import (
     Permission,
     ensure_tutor_access,
@@ -36,12 +36,7 @@ from tutorpulse.dashboard.access import (
     resolve_user,
 )
 from tutorpulse.dashboard.cache import ResultCache
-from tutorpulse.dashboard.common import (
-    Pseudonymizer,
-    intervention_row,
-    pseudonymizer,
-    user_names,
-)
+from tutorpulse.dashboard.common import Pseudonymizer, intervention_row, user_names
 from tutorpulse.dashboard.schemas import (
     AlertPage,
     AlertRow,
@@ -50,13 +45,15 @@ from tutorpulse.dashboard.schemas import (
     FeedbackForm,
     FeedbackReceipt,
     FeedbackSubmission,
+    GoalUpdate,
     InterventionPage,
     InterventionRow,
     KpiResponse,
+    NoteCreate,
+    NoteRow,
     OutcomeRequest,
     PortalResponse,
     SnoozeRequest,
-    TrendPoint,
     TutorPage,
     TutorProfile,
     UpdatesResponse,
@@ -64,6 +61,7 @@ from tutorpulse.dashboard.schemas import (
 from tutorpulse.errors import NotFoundError, TutorpulseError
 from tutorpulse.interventions import service as interventions
 from tutorpulse.interventions.models import Alert
+from tutorpulse.privacy.pseudonyms import pseudonym
 
 router = APIRouter(tags=["dashboard"])
 public_router = APIRouter(tags=["feedback"])
@@ -81,7 +79,9 @@ def get_cache(request: Request) -> ResultCache:
 
 
 def pseudonym_for(settings: Settings) -> Pseudonymizer:
-    return pseudonymizer(("tutorpulse.pseudonym:" + settings.secret_key).encode())
+    """The privacy module's stable student pseudonym, keyed like every other pseudonym."""
+    key = settings.effective_pii_hmac_key
+    return lambda student_id: pseudonym(student_id, key=key)
 
 
 def _http(exc: TutorpulseError) -> HTTPException:
@@ -148,16 +148,53 @@ def get_tutor(
     user: Annotated[User, Depends(require(Permission.READ_TUTOR_PROFILE))],
 ) -> TutorProfile:
     ensure_tutor_access(user, tutor_id)
+    staff = is_staff(user)
     try:
         return profile.tutor_profile(
             db,
             tutor_id=tutor_id,
             now=clock.now(),
             pseudonym=pseudonym_for(settings),
-            audience="staff" if is_staff(user) else "tutor",
+            audience="staff" if staff else "tutor",
+            notes=notes.list_notes(db, tutor_id=tutor_id) if staff else None,
         )
     except TutorpulseError as exc:
         raise _http(exc) from exc
+
+
+@router.get(
+    "/tutors/{tutor_id}/notes",
+    response_model=list[NoteRow],
+    summary="Managers' notes on a tutor (internal)",
+)
+def get_notes(
+    tutor_id: str,
+    db: DbSession,
+    _user: Annotated[User, Depends(require(Permission.READ_INTERVENTIONS))],
+) -> list[NoteRow]:
+    return notes.list_notes(db, tutor_id=tutor_id)
+
+
+@router.post(
+    "/tutors/{tutor_id}/notes",
+    response_model=NoteRow,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a note on a tutor (internal)",
+)
+def post_note(
+    tutor_id: str,
+    body: NoteCreate,
+    db: DbSession,
+    clock: AppClock,
+    user: Annotated[User, Depends(require(Permission.RECORD_OUTCOMES))],
+) -> NoteRow:
+    try:
+        row = notes.add_note(db, tutor_id=tutor_id, body=body.body, author=user, now=clock.now())
+    except TutorpulseError as exc:
+        db.rollback()
+        raise _http(exc) from exc
+    db.commit()
+    return row
 
 
 # ------------------------------------------------------------------------- interventions
@@ -367,19 +404,6 @@ def get_analytics(
     return table
 
 
-@router.get(
-    "/churn-trend",
-    response_model=list[TrendPoint],
-    summary="Churned tutors per day (7-day totals), last 30 days",
-)
-def get_churn_trend(
-    db: DbSession,
-    cache: Cache,
-    _user: Annotated[User, Depends(require(Permission.READ_KPIS))],
-) -> list[TrendPoint]:
-    return cache.get_or_compute(db, ("churn_trend",), lambda: service.churn_trend(db))
-
-
 # -------------------------------------------------------------------------------- portal
 @router.get(
     "/portal/me",
@@ -397,6 +421,29 @@ def get_portal(
         return portal.portal(db, tutor_id=user.tutor_id, now=clock.now())
     except TutorpulseError as exc:
         raise _http(exc) from exc
+
+
+@router.put(
+    "/portal/me/goals/{key}",
+    response_model=PortalResponse,
+    summary="Set one of my goals (avg_rating, on_time, first_sessions)",
+)
+def put_goal(
+    key: str,
+    body: GoalUpdate,
+    db: DbSession,
+    clock: AppClock,
+    user: Annotated[User, Depends(require(Permission.READ_PORTAL))],
+) -> PortalResponse:
+    if not user.tutor_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no tutor record linked to this account")
+    try:
+        notes.set_goal(db, tutor_id=user.tutor_id, key=key, target=body.target, now=clock.now())
+    except TutorpulseError as exc:
+        db.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    db.commit()
+    return portal.portal(db, tutor_id=user.tutor_id, now=clock.now())
 
 
 # --------------------------------------------------------------------------- live updates

@@ -3,9 +3,6 @@ pseudonyms, intervention rows. Read-only; keyword-only; never commits."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,16 +26,6 @@ OPEN_TASK_STATUSES = ("pending", "in_progress")
 TASK_PRIORITY = ("H3", "H1", "H4", "A4R", "H2", "H5")
 
 Pseudonymizer = Callable[[str], str]
-
-
-def pseudonymizer(key: bytes) -> Pseudonymizer:
-    """A stable pseudonym per student id: the same student, the same label; no name."""
-
-    def label(student_id: str) -> str:
-        digest = hmac.new(key, f"student:{student_id}".encode(), hashlib.sha256).digest()
-        return "Student " + base64.b32encode(digest[:5]).decode()[:6]
-
-    return label
 
 
 FULL_RUN_SHARE = 0.5

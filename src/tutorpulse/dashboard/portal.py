@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from tutorpulse.dashboard import notes
 from tutorpulse.dashboard.common import tutor_metric_day
 from tutorpulse.dashboard.schemas import (
     Badge,
@@ -261,8 +262,13 @@ def _badges(db: Session, tutor: Tutor, as_of: date, w30: dict[str, Any]) -> list
     ]
 
 
-def _goals(weekly: WeeklyStats, w30: dict[str, Any]) -> list[Goal]:
+DEFAULT_GOALS = {"avg_rating": 4.5, "on_time": 0.95, "first_sessions": 0.80}
+
+
+def _goals(weekly: WeeklyStats, w30: dict[str, Any], own: dict[str, float]) -> list[Goal]:
+    """Suggested goals, or the tutor's own targets where they set one."""
     raw = w30.get("raw") or {}
+    target = DEFAULT_GOALS | own
 
     def goal(key: str, title: str, current: float | None, target: float, unit: str) -> Goal:
         progress = 0.0 if current is None else max(0.0, min(1.0, current / target))
@@ -271,13 +277,25 @@ def _goals(weekly: WeeklyStats, w30: dict[str, Any]) -> list[Goal]:
         )
 
     return [
-        goal("avg_rating", "Average rating of 4.5", raw.get("avg_rating"), 4.5, "stars"),
-        goal("on_time", "Start 95% of sessions on time", weekly.on_time_ratio, 0.95, "ratio"),
+        goal(
+            "avg_rating",
+            f"Average rating of {target['avg_rating']:.1f}",
+            raw.get("avg_rating"),
+            target["avg_rating"],
+            "stars",
+        ),
+        goal(
+            "on_time",
+            f"Start {target['on_time']:.0%} of sessions on time",
+            weekly.on_time_ratio,
+            target["on_time"],
+            "ratio",
+        ),
         goal(
             "first_sessions",
-            "80% of first sessions rated 4+",
+            f"{target['first_sessions']:.0%} of first sessions rated 4+",
             raw.get("first_session_success_rate"),
-            0.80,
+            target["first_sessions"],
             "ratio",
         ),
     ]
@@ -362,7 +380,7 @@ def portal(db: Session, *, tutor_id: str, now: datetime) -> PortalResponse:
         feedback=_feedback(db, tutor_id),
         training=_training(db, tutor_id, as_of),
         badges=_badges(db, tutor, as_of, w30),
-        goals=_goals(weekly, w30),
+        goals=_goals(weekly, w30, notes.goals(db, tutor_id=tutor_id)),
         percentile_rank=round(percentile * 100) if isinstance(percentile, float) else None,
         next_tier=next_tier,
         next_tier_steps=steps,

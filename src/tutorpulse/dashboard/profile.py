@@ -41,6 +41,7 @@ from tutorpulse.marketplace.models import StudentFeedback, Tutor, TutorEvent, Tu
 from tutorpulse.metrics.data import day_end
 from tutorpulse.metrics.flags import PATTERN_LABELS, THRESHOLD_RULES
 from tutorpulse.metrics.models import TierChange, TutorFlag, TutorPerformanceMetric
+from tutorpulse.risk.overrides import active_override, override_view
 from tutorpulse.risk.rules import COMPONENT_WEIGHTS
 
 Audience = Literal["staff", "tutor"]
@@ -157,6 +158,11 @@ def factor_text(component: str, windows: dict[int, dict[str, Any]]) -> str:
     if component == "reschedule_pattern":
         this_week = _num(w7.get("reschedule_requests")) or 0.0
         per_week = (_num(w30.get("reschedule_requests")) or 0.0) / (30 / 7)
+        if this_week >= 2 and this_week > per_week:
+            return f"Rescheduled {this_week:.0f} sessions this week (usual: {per_week:.0f})"
+        rate = _num(w30.get("raw", {}).get("reschedule_rate"))
+        if rate is not None:
+            return f"Rescheduled {rate:.0%} of sessions in 30 days (target: 15% or less)"
         return f"Rescheduled {this_week:.0f} sessions this week (usual: {per_week:.0f})"
     if component == "engagement_decline":
         decline = _num(overall.get("login_decline"))
@@ -424,6 +430,7 @@ def tutor_profile(
     if audience != "staff":
         return profile
     prediction = newest_predictions(db, tutor_ids=[tutor_id]).get(tutor_id)
+    active = active_override(db, tutor_id=tutor_id, now=now)
     if prediction is not None:
         profile.churn_risk = ChurnRisk(
             prediction_date=prediction.prediction_date,
@@ -435,6 +442,7 @@ def tutor_profile(
             top_factors=top_factors(prediction, windows),
             rules_score=prediction.rules_score,
             override_url=override_url,
+            override=override_view(active) if active is not None else None,
         )
     items = list(
         db.scalars(

@@ -115,6 +115,9 @@ class ChurnRisk(BaseModel):
     top_factors: list[Factor]
     rules_score: int | None = Field(default=None, description="the rule score, side by side")
     override_url: str | None = None
+    override: dict[str, Any] | None = Field(
+        default=None, description="an ops manager's active override, shown beside the figures"
+    )
 
 
 class InterventionRow(BaseModel):
@@ -275,6 +278,10 @@ class Goal(BaseModel):
     current: float | None
     progress: float = Field(ge=0, le=1)
     unit: str
+
+
+class GoalUpdate(BaseModel):
+    target: float = Field(description="stars (1-5) for avg_rating, a share (0-1) otherwise")
 
 
 class Training(BaseModel):

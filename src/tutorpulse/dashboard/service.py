@@ -12,7 +12,7 @@ activity needs weekly history per tutor and is left to the ML labels.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -27,8 +27,6 @@ from tutorpulse.dashboard.common import (
     intervention_row,
     latest_metric_day,
     latest_prediction_day,
-    newest_predictions,
-    preferred_predictions,
     recommended_tasks,
     user_names,
 )
@@ -72,21 +70,41 @@ def _tenure_days() -> ColumnElement[Any]:
 class ChurnCounts:
     active: int  # tutors on the day's metrics who are not churned by inactivity
     by_day: dict[date, int]  # churn events per day, inactivity and resignation
+    # The day's 30-day windows pooled over tutors (the pipeline's own figures).
+    rates: dict[str, float | None] = field(default_factory=dict)
+    due: int = 0
+    first_rated: int = 0
+
+
+def _json_number(*path: str) -> ColumnElement[Any]:
+    return TutorPerformanceMetric.details[path].as_float()
 
 
 def churn_counts(db: Session, *, as_of: date, days: int) -> ChurnCounts:
-    """Churn per day over ``days`` days up to ``as_of``, from the day's metrics and events."""
-    since = _days_since_session()
-    tenure = _tenure_days()
+    """Churn per day over ``days`` days up to ``as_of`` (from the day's metrics and the
+    resignation events), and the day's pooled first-session success and no-show rate."""
     rows = db.execute(
-        select(since, tenure).where(
+        select(
+            _json_number("overall", "days_since_last_session"),
+            _json_number("overall", "tenure_days"),
+            _json_number("sample", "first_rated"),
+            _json_number("raw", "first_session_success_rate"),
+            _json_number("sample", "due"),
+            TutorPerformanceMetric.no_show_count,
+        ).where(
             TutorPerformanceMetric.calculation_date == as_of,
             TutorPerformanceMetric.window_days == 30,
         )
     ).all()
     by_day: dict[date, int] = {as_of - timedelta(days=i): 0 for i in range(days)}
     active = 0
-    for days_since, tenure_days in rows:
+    first_rated = good = due = no_shows = 0.0
+    for days_since, tenure_days, rated, success, due_n, no_show_n in rows:
+        if rated and success is not None:
+            first_rated += rated
+            good += success * rated
+        due += due_n or 0
+        no_shows += no_show_n or 0
         idle = days_since if days_since is not None else tenure_days
         if idle is None or math.isnan(idle) or int(idle) < INACTIVE_CHURN_DAYS:
             active += 1
@@ -108,7 +126,13 @@ def churn_counts(db: Session, *, as_of: date, days: int) -> ChurnCounts:
         when = moment.date() if isinstance(moment, datetime) else moment
         if when in by_day:
             by_day[when] += 1
-    return ChurnCounts(active=active, by_day=by_day)
+    rates = {
+        "first_session_success": good / first_rated if first_rated else None,
+        "no_show_rate": no_shows / due if due else None,
+    }
+    return ChurnCounts(
+        active=active, by_day=by_day, rates=rates, due=int(due), first_rated=int(first_rated)
+    )
 
 
 def _session_rates(
@@ -140,10 +164,18 @@ def _session_rates(
 
 
 def _at_risk(db: Session, *, day: date | None) -> int | None:
+    """Tutors whose preferred prediction (model, else rules) of ``day`` is high or critical."""
     if day is None:
         return None
-    predictions = preferred_predictions(db, day=day)
-    return sum(1 for p in predictions.values() if p.risk_level in AT_RISK_LEVELS)
+    levels: dict[str, tuple[str, str]] = {}
+    for tutor_id, source, level in db.execute(
+        select(
+            ChurnPrediction.tutor_id, ChurnPrediction.score_source, ChurnPrediction.risk_level
+        ).where(ChurnPrediction.prediction_date == day)
+    ):
+        if levels.get(tutor_id, ("", ""))[0] != MODEL_SOURCE:
+            levels[tutor_id] = (source, level)
+    return sum(1 for _source, level in levels.values() if level in AT_RISK_LEVELS)
 
 
 def _change(value: float | None, previous: float | None) -> float | None:
@@ -158,11 +190,13 @@ def kpis(db: Session, *, as_of: date | None = None, period_days: int = PERIOD_DA
     if day is None:
         return KpiResponse(as_of=None, period_days=period_days, kpis=[])
     prev_day = day - timedelta(days=period_days)
-    current, due, rated = _session_rates(db, first=day - timedelta(days=period_days - 1), last=day)
-    previous, prev_due, _prev_rated = _session_rates(
-        db, first=prev_day - timedelta(days=period_days - 1), last=prev_day
-    )
     counts = churn_counts(db, as_of=day, days=2 * period_days)
+    if period_days == 30:
+        current, due, rated = counts.rates, counts.due, counts.first_rated
+    else:
+        current, due, rated = _session_rates(
+            db, first=day - timedelta(days=period_days - 1), last=day
+        )
     recent = sum(n for d, n in counts.by_day.items() if d > prev_day)
     older = sum(n for d, n in counts.by_day.items() if d <= prev_day)
     base_now = counts.active + recent
@@ -170,7 +204,16 @@ def kpis(db: Session, *, as_of: date | None = None, period_days: int = PERIOD_DA
     prev_metric_day = latest_metric_day(db, on_or_before=prev_day)
     prev_active = None
     if prev_metric_day is not None and (prev_day - prev_metric_day).days <= 3:
-        prev_active = churn_counts(db, as_of=prev_metric_day, days=1).active
+        before = churn_counts(db, as_of=prev_metric_day, days=1)
+        prev_active = before.active
+        previous, prev_due = (before.rates, before.due) if period_days == 30 else ({}, 0)
+    else:
+        previous, prev_due = {}, 0
+    if not previous:
+        # No pipeline run a period ago: the same definitions straight from the sessions.
+        previous, prev_due, _rated = _session_rates(
+            db, first=prev_day - timedelta(days=period_days - 1), last=prev_day
+        )
     pred_day = latest_prediction_day(db, on_or_before=day)
     prev_pred_day = latest_prediction_day(db, on_or_before=prev_day)
     if prev_pred_day is not None and (prev_day - prev_pred_day).days > 3:
@@ -288,42 +331,31 @@ def list_tutors(
     metric = aliased(TutorPerformanceMetric)
     model = aliased(ChurnPrediction)
     rules = aliased(ChurnPrediction)
-    flags = (
-        select(TutorFlag.tutor_id, func.count().label("n"))
-        .where(TutorFlag.cleared_on.is_(None))
-        .group_by(TutorFlag.tutor_id)
-        .subquery()
-    )
     score = func.coalesce(model.churn_score, rules.churn_score)
     level = func.coalesce(model.risk_level, rules.risk_level)
     source = case((model.prediction_id.is_not(None), MODEL_SOURCE), else_=rules.score_source)
-    base = (
-        select(Tutor.tutor_id)
-        .join(
-            metric,
-            and_(
-                metric.tutor_id == Tutor.tutor_id,
-                metric.calculation_date == day,
-                metric.window_days == 30,
-            ),
-        )
-        .outerjoin(
-            model,
-            and_(
-                model.tutor_id == Tutor.tutor_id,
-                model.prediction_date == pred_day,
-                model.score_source == MODEL_SOURCE,
-            ),
-        )
-        .outerjoin(
-            rules,
-            and_(
-                rules.tutor_id == Tutor.tutor_id,
-                rules.prediction_date == pred_day,
-                rules.score_source == RULES_SOURCE,
-            ),
-        )
-        .outerjoin(flags, flags.c.tutor_id == Tutor.tutor_id)
+    counted = select(Tutor.tutor_id).join(
+        metric,
+        and_(
+            metric.tutor_id == Tutor.tutor_id,
+            metric.calculation_date == day,
+            metric.window_days == 30,
+        ),
+    )
+    base = counted.outerjoin(
+        model,
+        and_(
+            model.tutor_id == Tutor.tutor_id,
+            model.prediction_date == pred_day,
+            model.score_source == MODEL_SOURCE,
+        ),
+    ).outerjoin(
+        rules,
+        and_(
+            rules.tutor_id == Tutor.tutor_id,
+            rules.prediction_date == pred_day,
+            rules.score_source == RULES_SOURCE,
+        ),
     )
     conditions: list[ColumnElement[bool]] = []
     if visible is not None:
@@ -348,7 +380,9 @@ def list_tutors(
         )
     if conditions:
         base = base.where(*conditions)
-    total = int(db.scalar(select(func.count()).select_from(base.subquery())) or 0)
+    # The count needs the prediction joins only to filter on the risk level.
+    count_query = base if risk_level else counted.where(*conditions) if conditions else counted
+    total = int(db.scalar(select(func.count()).select_from(count_query.subquery())) or 0)
     tier_rank = case(
         *((metric.performance_tier == name, rank) for name, rank in TIER_ORDER.items()),
         else_=-1,
@@ -375,11 +409,21 @@ def list_tutors(
             source,
             metric.avg_rating,
             metric.sessions_completed,
-            func.coalesce(flags.c.n, 0),
         )
         .order_by(*order)
         .limit(page_size)
         .offset((page - 1) * page_size)
+    )
+    found = db.execute(query).all()
+    open_flags = dict(
+        db.execute(
+            select(TutorFlag.tutor_id, func.count())
+            .where(
+                TutorFlag.cleared_on.is_(None),
+                TutorFlag.tutor_id.in_([row[0] for row in found]),
+            )
+            .group_by(TutorFlag.tutor_id)
+        ).all()
     )
     items = [
         TutorRow(
@@ -392,9 +436,9 @@ def list_tutors(
             score_source=src,
             avg_rating=float(rating) if rating is not None else None,
             sessions_30d=int(sessions or 0),
-            open_flags=int(n or 0),
+            open_flags=int(open_flags.get(tid, 0)),
         )
-        for tid, name, subjects, tier_name, sc, lvl, src, rating, sessions, n in db.execute(query)
+        for tid, name, subjects, tier_name, sc, lvl, src, rating, sessions in found
     ]
     return TutorPage(as_of=day, items=items, total=total, page=page, page_size=page_size)
 
@@ -498,25 +542,58 @@ def list_alerts(
         )
     if severity:
         conditions.append(func.lower(Alert.severity) == severity.lower())
-    alerts = list(db.scalars(select(Alert).where(*conditions)))
-    full_day = latest_prediction_day(db)
-    predictions = newest_predictions(
-        db,
-        tutor_ids={a.tutor_id for a in alerts},
-        since=full_day - timedelta(days=7) if full_day else None,
+    total = int(db.scalar(select(func.count(Alert.id)).where(*conditions)) or 0)
+    since = latest_metric_day(db) or latest_prediction_day(db)
+    newest = (
+        select(
+            ChurnPrediction.tutor_id.label("tutor_id"),
+            func.max(ChurnPrediction.prediction_date).label("day"),
+        )
+        .where(ChurnPrediction.prediction_date >= (since or date.min))
+        .group_by(ChurnPrediction.tutor_id)
+        .subquery()
     )
+    model = aliased(ChurnPrediction)
+    rules = aliased(ChurnPrediction)
+    score = func.coalesce(model.churn_score, rules.churn_score)
+    level = func.coalesce(model.risk_level, rules.risk_level)
+    severity_rank = case((Alert.severity == "Critical", 0), (Alert.severity == "High", 1), else_=2)
+    ranked = db.execute(
+        select(Alert.id, score, level)
+        .select_from(Alert)
+        .outerjoin(newest, newest.c.tutor_id == Alert.tutor_id)
+        .outerjoin(
+            model,
+            and_(
+                model.tutor_id == Alert.tutor_id,
+                model.prediction_date == newest.c.day,
+                model.score_source == MODEL_SOURCE,
+            ),
+        )
+        .outerjoin(
+            rules,
+            and_(
+                rules.tutor_id == Alert.tutor_id,
+                rules.prediction_date == newest.c.day,
+                rules.score_source == RULES_SOURCE,
+            ),
+        )
+        .where(*conditions)
+        .order_by(severity_rank, score.desc().nulls_last(), Alert.raised_at, Alert.id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    by_id = {a.id: a for a in db.scalars(select(Alert).where(Alert.id.in_([r[0] for r in ranked])))}
+    shown = [by_id[alert_id] for alert_id, _, _ in ranked]
+    scores = {alert_id: (sc, lvl) for alert_id, sc, lvl in ranked}
 
-    def score(alert: Alert) -> int:
-        prediction = predictions.get(alert.tutor_id)
-        if prediction is not None:
-            return prediction.churn_score
+    def score_of(alert: Alert) -> int | None:
+        found = scores.get(alert.id, (None, None))[0]
+        if found is not None:
+            return int(found)
         value = (alert.details or {}).get("score")
-        return int(value) if isinstance(value, (int, float)) else -1
+        return int(value) if isinstance(value, (int, float)) else None
 
-    severity_rank = {"Critical": 0, "High": 1}
-    alerts.sort(key=lambda a: (severity_rank.get(a.severity, 2), -score(a), a.raised_at, a.id))
-    total = len(alerts)
-    shown = alerts[(page - 1) * page_size : page * page_size]
     tutor_ids = {a.tutor_id for a in shown}
     names = dict(
         db.execute(
@@ -527,7 +604,6 @@ def list_alerts(
     assignees = user_names(db, (t.assigned_to for t in tasks.values()))
     items = []
     for alert in shown:
-        prediction = predictions.get(alert.tutor_id)
         task = tasks.get(alert.tutor_id)
         items.append(
             AlertRow(
@@ -539,8 +615,8 @@ def list_alerts(
                 status=alert.status,
                 raised_at=alert.raised_at,
                 snoozed_until=alert.snoozed_until,
-                churn_score=score(alert) if score(alert) >= 0 else None,
-                risk_level=prediction.risk_level if prediction else alert.severity,
+                churn_score=score_of(alert),
+                risk_level=scores.get(alert.id, (None, None))[1] or alert.severity,
                 recommended=intervention_row(
                     task,
                     now=now,
