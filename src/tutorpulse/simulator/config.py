@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -201,7 +200,3 @@ class SimulationConfig:
 
     def behaviour_dict(self) -> dict[str, Any]:
         return asdict(self.behaviour)
-
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))

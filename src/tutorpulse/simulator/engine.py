@@ -25,10 +25,8 @@ from tutorpulse.simulator.randomness import STREAM_INITIAL_MARKET, day_rng, enti
 from tutorpulse.simulator.records import (
     epoch_seconds,
     feedback_id,
-    iso_time,
     iso_times,
     session_id,
-    student_id,
     to_datetime,
     tutor_id,
     tutor_index,
@@ -221,32 +219,26 @@ class MarketplaceSimulator:
         n = len(tutors)
         counts = np.maximum(np.round(tutors.desired_load / market.MEAN_CADENCE), 1).astype(np.int64)
         tutor = np.repeat(np.arange(n, dtype=np.int64), counts)
-        m = len(tutor)
-        u_subject, u_pick = rng.random(m), rng.random(m)
-        subject = np.empty(m, dtype=np.int16)
-        for k, t in enumerate(tutor.tolist()):
-            own = self.tutor_subjects[t]
-            subject[k] = (
-                own[0]
-                if u_subject[k] < 0.6 or len(own) == 1
-                else own[1 + int(u_pick[k] * (len(own) - 1))]
-            )
-        test_prep = tutors.family[tutor] == catalog.TEST_PREP
-        cadence = np.where(
-            test_prep,
-            rng.choice(market.CADENCES, size=m, p=market.TEST_PREP_CADENCE_WEIGHTS),
-            rng.choice(market.CADENCES, size=m, p=market.CADENCE_WEIGHTS),
+        pairs = market.pair_attributes(
+            tutor, family=tutors.family, subjects=self.tutor_subjects, rng=rng
         )
-        group = rng.random(m) < market.GROUP_SHARE
-        duration = rng.choice(market.DURATIONS, size=m, p=market.DURATION_WEIGHTS)
-        duration = np.where(group, np.maximum(duration, 60), duration)
+        m = len(tutor)
         # Pairs already under way: their earlier sessions happened before the data starts.
         tenure = -tutors.onboarding_day[tutor].astype(np.int64)
         done = rng.geometric(1 / 7, m) - 1
-        done = np.minimum(done, (tenure * cadence / 7).astype(np.int64))
+        done = np.minimum(done, (tenure * pairs.cadence / 7).astype(np.int64))
         students = np.arange(self.student_count, self.student_count + m, dtype=np.int64)
-        self._emit_new_students(students, subject, at=self.start_seconds, rng=rng)
-        self._append_pairs(tutor, students, subject, cadence, duration, group, 1 + done, rng)
+        self._emit_new_students(students, pairs.subject, at=self.start_seconds, rng=rng)
+        self._append_pairs(
+            tutor,
+            students,
+            pairs.subject,
+            pairs.cadence,
+            pairs.duration,
+            pairs.group,
+            next_number=1 + done,
+            rng=rng,
+        )
 
     # ------------------------------------------------------------------ a day
     def _simulate_day(self, day: int, interventions: InterventionSource | None) -> None:
@@ -868,14 +860,3 @@ class MarketplaceSimulator:
         wanted = int(max(0.0, target - capacity) // per_hire)
         cap = max(2, int(np.ceil(0.01 * staying.sum())))
         self.hires_tomorrow = min(wanted, cap)
-
-
-def describe_ids() -> dict[str, str]:
-    """Examples of the synthetic id formats (documentation and tests)."""
-    return {
-        "tutor": tutor_id(0),
-        "student": student_id(0),
-        "session": session_id(1),
-        "feedback": feedback_id(1),
-        "time": iso_time(0),
-    }

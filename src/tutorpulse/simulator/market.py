@@ -82,16 +82,24 @@ def request_pairs(
     deficit = np.where(eligible, np.clip(desired - load, 0, None), 0.0)
     counts = np.minimum(rng.poisson(fill_rate * deficit / MEAN_CADENCE), MAX_NEW_PAIRS_PER_DAY)
     tutor = np.repeat(np.arange(len(desired), dtype=np.int64), counts)
+    return pair_attributes(tutor, family=family, subjects=subjects, rng=rng)
+
+
+def pair_attributes(
+    tutor: IntArray,
+    *,
+    family: npt.NDArray[np.int8],
+    subjects: list[list[int]],
+    rng: np.random.Generator,
+) -> PairRequests:
+    """Subject (mostly the tutor's primary one), cadence, duration and format of new pairs."""
     m = len(tutor)
     u_subject, u_pick = rng.random(m), rng.random(m)
     chosen = np.empty(m, dtype=np.int16)
     for k, t in enumerate(tutor.tolist()):
         own = subjects[t]
-        chosen[k] = (
-            own[0]
-            if u_subject[k] < 0.6 or len(own) == 1
-            else own[1 + int(u_pick[k] * (len(own) - 1))]
-        )
+        primary = u_subject[k] < 0.6 or len(own) == 1
+        chosen[k] = own[0] if primary else own[1 + int(u_pick[k] * (len(own) - 1))]
     test_prep = family[tutor] == catalog.TEST_PREP
     cadence = np.where(
         test_prep,

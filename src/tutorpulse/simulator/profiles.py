@@ -24,6 +24,7 @@ from tutorpulse.simulator.tables import NEVER, TutorTable
 # Teaching-quality offset by archetype (ratings); overlaps heavily with the family spread.
 ARCHETYPE_QUALITY = (0.35, -0.1, -0.05, 0.05, -0.15)
 _GOLDEN = 0.6180339887498949
+LOCATIONS = 1500
 _NOT_EMAIL_SAFE = re.compile(r"[^a-z0-9]+")
 
 
@@ -49,6 +50,15 @@ class ProfileFactory:
         self.config = config
         self._faker = Faker("en_US")
         self._mix_offset = entity_rng(config.seed, STREAM_TUTOR_PROFILE, 10**9).random()
+        # Places come from a pool drawn once (Faker's city() is slow); names stay per tutor.
+        places = Faker("en_US")
+        places.seed_instance(entity_seed(config.seed, STREAM_NAMES, 1))
+        self._locations = sorted(
+            {
+                f"{places.city()}, {places.state_abbr(include_territories=False)}"
+                for _ in range(LOCATIONS)
+            }
+        )
 
     def tutor(self, index: int, *, onboarding_day: int | None, start_seconds: int) -> TutorProfile:
         """A tutor; ``onboarding_day`` None means a member of the initial population."""
@@ -67,6 +77,8 @@ class ProfileFactory:
         level_z, drift_z, start_z = rng.standard_normal(3)
         habits = rng.lognormal(0.0, [0.35, 0.25, 0.3, 0.35])
         education = int(rng.choice(len(catalog.EDUCATION_LEVELS), p=catalog.EDUCATION_WEIGHTS))
+        age = int(rng.integers(22, 65))
+        place = self._locations[int(rng.integers(len(self._locations)))]
 
         if onboarding_day is None:
             # A low-discrepancy sequence over tutor indices keeps the mix close to the prior
@@ -94,8 +106,6 @@ class ProfileFactory:
 
         self._faker.seed_instance(entity_seed(cfg.seed, STREAM_TUTOR_PROFILE, index))
         first, last = self._faker.first_name(), self._faker.last_name()
-        location = f"{self._faker.city()}, {self._faker.state_abbr(include_territories=False)}"
-        age = self._faker.random_int(22, 64)
         local = _NOT_EMAIL_SAFE.sub(".", f"{first}.{last}".lower()).strip(".")
         onboarding_date = iso_dates(np.array([start_seconds + onboarding_day * 86400]))[0]
 
@@ -141,7 +151,7 @@ class ProfileFactory:
             "onboarding_date": onboarding_date,
             "subjects": [catalog.SUBJECTS[s] for s in subjects],
             "education_level": catalog.EDUCATION_LEVELS[education],
-            "location": location,
+            "location": place,
             "baseline_sessions_per_week": baseline,
             "age": age,
             "status": "active",

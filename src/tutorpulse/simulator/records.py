@@ -57,6 +57,24 @@ def event_id(number: int) -> str:
     return f"syn_ev{number:010d}"
 
 
+# Bulk forms of the id helpers above (one ``str.format`` per id, no Python-level call).
+_ID_FORMATS = {
+    "tutor": "syn_t{:06d}",
+    "student": "syn_s{:07d}",
+    "session": "syn_ses{:09d}",
+    "feedback": "syn_fb{:09d}",
+    "event": "syn_ev{:010d}",
+}
+
+
+def many_ids(kind: str, numbers: npt.NDArray[np.integer[Any]]) -> list[str]:
+    """Ids of ``kind`` for sequence numbers (tutors and students: for 0-based indices)."""
+    values = np.asarray(numbers, dtype=np.int64)
+    if kind in ("tutor", "student"):
+        values = values + 1
+    return list(map(_ID_FORMATS[kind].format, values.tolist()))
+
+
 def tutor_index(identifier: str) -> int:
     return int(identifier.removeprefix("syn_t")) - 1
 
@@ -84,7 +102,8 @@ def iso_time(seconds: int) -> str:
 def iso_dates(seconds: npt.NDArray[np.int64]) -> list[str]:
     if len(seconds) == 0:
         return []
-    return list(np.datetime_as_string(np.asarray(seconds, dtype="datetime64[s]"), unit="D"))
+    days = np.datetime_as_string(np.asarray(seconds, dtype="datetime64[s]"), unit="D")
+    return [str(d) for d in days.tolist()]
 
 
 def dumps_line(record: dict[str, Any]) -> bytes:

@@ -8,14 +8,10 @@ import numpy as np
 import numpy.typing as npt
 
 from tutorpulse.simulator import catalog
-from tutorpulse.simulator.records import event_id, iso_times, session_id, student_id, tutor_id
+from tutorpulse.simulator.records import iso_times, many_ids
 from tutorpulse.simulator.tables import BookingTable
 
 SUBJECT_NAMES = np.array(catalog.SUBJECTS, dtype=object)
-
-
-def _ids(numbers: npt.NDArray[Any], make: Any) -> list[str]:
-    return [make(int(n)) for n in numbers.tolist()]
 
 
 def session_records(
@@ -38,9 +34,9 @@ def session_records(
     starts = iso_times(bookings.start)
     subjects = SUBJECT_NAMES[bookings.subject.astype(np.int64)].tolist()
     columns = zip(
-        _ids(bookings.session, session_id),
-        _ids(bookings.tutor, tutor_id),
-        _ids(bookings.student, student_id),
+        many_ids("session", bookings.session),
+        many_ids("tutor", bookings.tutor),
+        many_ids("student", bookings.student),
         bookings.number.tolist(),
         starts,
         actual_start if actual_start is not None else nulls,
@@ -93,13 +89,13 @@ def event_records(
     metas: list[dict[str, Any]] = metadata if metadata is not None else [{} for _ in range(n)]
     return [
         {
-            "event_id": event_id(num),
-            "tutor_id": tutor_id(t),
+            "event_id": event,
+            "tutor_id": tutor,
             "event_type": event_type,
             "event_timestamp": ts,
             "metadata": meta,
         }
-        for num, t, ts, meta in zip(
-            numbers.tolist(), tutors.tolist(), iso_times(at), metas, strict=True
+        for event, tutor, ts, meta in zip(
+            many_ids("event", numbers), many_ids("tutor", tutors), iso_times(at), metas, strict=True
         )
     ]
