@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -20,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, create_engine, delete, select
 from sqlalchemy.orm import Session
 
+from tutorpulse.db.engine import make_engine
 from tutorpulse.events import service as events
 from tutorpulse.events.models import DirtyTutor
 from tutorpulse.ingest import bulk, parallel
@@ -105,9 +107,9 @@ def _force_helper(monkeypatch: pytest.MonkeyPatch, *, min_bytes: int = 1) -> lis
     helped: list[str] = []
     start_helper = parallel._parse_in_helper
 
-    def spy(kind: str, path: Path, **options: Any) -> Iterator[Any]:
+    def spy(kind: str, path: Path, *options: Any) -> Iterator[Any]:
         helped.append(path.name)
-        return start_helper(kind, path, **options)
+        return start_helper(kind, path, *options)
 
     monkeypatch.setattr(parallel, "_parse_in_helper", spy)
     return helped
@@ -173,7 +175,9 @@ def test_a_dead_helper_fails_the_import(tmp_path: Path, monkeypatch: pytest.Monk
     write_jsonl(tmp_path / "tutors.jsonl", [tutor()])
     crash = [sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"]
     monkeypatch.setattr(parallel, "_helper_command", lambda *args: crash)
-    chunks = parallel.parse_file("tutors", tmp_path / "tutors.jsonl", source="real", chunk_size=10)
+    dialect = make_engine("sqlite://").dialect
+    path = tmp_path / "tutors.jsonl"
+    chunks = parallel.parse_file("tutors", path, source="real", chunk_size=10, dialect=dialect)
     with pytest.raises(parallel.ParseHelperError, match=r"exit code 3\): boom"):
         list(chunks)
 
@@ -230,3 +234,18 @@ def test_mark_dirty_queues_and_refreshes_in_one_statement(db: Session, tmp_path:
         ("t2", NOW, "first"),
         ("t3", later, "second"),
     ]
+
+
+def test_rows_are_prepared_here_when_the_helper_cannot_rebuild_the_dialect(
+    tmp_path: Path, force_helper: list[str]
+) -> None:
+    # An engine with its own JSON serializer: the helper's make_engine() would differ.
+    dialect = create_engine("sqlite://", json_serializer=json.dumps).dialect
+    assert bulk.portable_dialect(dialect) is None
+    assert bulk.portable_dialect(make_engine("sqlite://").dialect) == "sqlite+pysqlite"
+    write_jsonl(tmp_path / "tutors.jsonl", [tutor(subjects=["Math", "Art"])])
+    path = tmp_path / "tutors.jsonl"
+    (chunk,) = parallel.parse_file("tutors", path, source="real", chunk_size=10, dialect=dialect)
+    assert force_helper == ["tutors.jsonl"]
+    row = chunk.candidates[0].row
+    assert row["onboarding_date"] == "2024-09-01" and row["subjects"] == '["Math", "Art"]'

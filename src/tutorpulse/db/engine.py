@@ -24,7 +24,7 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
@@ -34,7 +34,7 @@ def _begin_sqlite(connection: Any) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
-    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_serializer", json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

@@ -6,9 +6,10 @@ statements on PostgreSQL. The rows the importer inserts are already validated an
 the same keys, so here each value goes through its column type's bind processor — exactly the
 value SQLAlchemy would send, with shortcuts for the common values (see ``_processor``) — and
 the rows go to the driver in one call: ``executemany`` on sqlite3, ``COPY ... FROM STDIN`` on
-psycopg 3. Other drivers take the ordinary SQLAlchemy path. Constraints, foreign keys and
-indexes are checked by the database exactly as before; driver errors are re-raised as the
-usual SQLAlchemy exceptions.
+psycopg 3. Converting ("preparing") can happen ahead of the insert, in the process that
+parses the input (``RowPreparer``). Other drivers take the ordinary SQLAlchemy path.
+Constraints, foreign keys and indexes are checked by the database exactly as before; driver
+errors are re-raised as the usual SQLAlchemy exceptions.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any
@@ -26,50 +26,98 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import JSON, Boolean, Date
 
+from tutorpulse.db.engine import json_dumps
 from tutorpulse.db.types import UTCDateTime
 
 Processor = Callable[[Any], Any]
 FAST_DRIVERS = (("sqlite", "pysqlite"), ("postgresql", "psycopg"))
 
 
-@dataclass(frozen=True, slots=True)
-class _Statement:
-    sql: str
-    columns: tuple[str, ...]
-    processors: tuple[Processor | None, ...]
+def has_fast_path(dialect: Dialect) -> bool:
+    return (dialect.name, dialect.driver) in FAST_DRIVERS
 
-    def values(self, rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
-        get = itemgetter(*self.columns)
-        processed = [(i, p) for i, p in enumerate(self.processors) if p is not None]
-        result: list[list[Any]] = []
+
+class RowPreparer:
+    """Turns a table's rows into the values the driver receives, in place.
+
+    Preparing is separate from inserting so that it can happen early — in the helper process
+    that parses a large file, while this one writes. A prepared row holds exactly what
+    ``insert_rows`` sends (the column types' bind processors, see ``_processor``); typed values
+    are gone, so a prepared row is for inserting, not for comparing.
+    """
+
+    def __init__(self, dialect: Dialect, table: Table) -> None:
+        self._dialect = dialect
+        self._table = table
+        self._by_columns: dict[tuple[str, ...], list[tuple[str, Processor]]] = {}
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        processed = self._by_columns.get(columns)
+        if processed is None:
+            processed = self._by_columns[columns] = [
+                (name, process)
+                for name in columns
+                if (process := _processor(self._table.c[name], self._dialect)) is not None
+            ]
         for row in rows:
-            values = list(get(row))
-            for index, process in processed:
-                values[index] = process(values[index])
-            result.append(values)
-        return result
+            for name, process in processed:
+                row[name] = process(row[name])
 
 
-def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """INSERT ``rows`` (same keys in every row) into ``table`` in the connection's transaction."""
+def preparer(dialect: Dialect, table: Table) -> RowPreparer | None:
+    """The preparer for ``table`` on this dialect; None where inserts go through SQLAlchemy."""
+    return RowPreparer(dialect, table) if has_fast_path(dialect) else None
+
+
+def portable_dialect(dialect: Dialect) -> str | None:
+    """``name+driver`` from which another process rebuilds an identical preparer, if any.
+
+    True of engines made by ``make_engine`` (same JSON serializer); None otherwise, and then
+    rows are prepared in this process.
+    """
+    if has_fast_path(dialect) and getattr(dialect, "_json_serializer", None) is json_dumps:
+        return f"{dialect.name}+{dialect.driver}"
+    return None
+
+
+def insert_rows(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    prepared: bool = False,
+) -> None:
+    """INSERT ``rows`` (same keys in every row) into ``table`` in the connection's transaction.
+
+    ``prepared``: the rows went through this dialect's ``RowPreparer`` already.
+    """
     if not rows:
         return
     dialect = connection.dialect
-    if (dialect.name, dialect.driver) not in FAST_DRIVERS:
+    if not has_fast_path(dialect):
+        if prepared:
+            raise ValueError(f"no prepared rows on {dialect.name}+{dialect.driver}")
         connection.execute(table.insert(), list(rows))
         return
-    # Built per call: microseconds per chunk, and never stale for another engine.
-    statement = _statement(dialect, table, tuple(rows[0]))
-    values = statement.values(rows)
+    if not prepared:
+        rows = [dict(row) for row in rows]  # the caller's rows stay typed
+        RowPreparer(dialect, table)(rows)
+    columns = tuple(rows[0])
+    sql = _sql(dialect, table, columns)
+    get = itemgetter(*columns)
+    values = [get(row) for row in rows]
     driver_connection: Any = connection.connection.driver_connection
     try:
         if dialect.name == "sqlite":
-            driver_connection.executemany(statement.sql, values)
+            driver_connection.executemany(sql, values)
         else:
-            _copy(driver_connection, statement.sql, values)
+            _copy(driver_connection, sql, values)
     except dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(
-            statement.sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
+            sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
         ) from exc
 
 
@@ -98,20 +146,17 @@ def update_rows(
         connection.execute(statement, parameters)
 
 
-def _statement(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Statement:
+def _sql(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
     preparer = dialect.identifier_preparer
     names = ", ".join(preparer.quote(table.c[c].name) for c in columns)
     target = preparer.format_table(table)
     if dialect.name == "sqlite":
         marks = ", ".join("?" for _ in columns)
-        sql = f"INSERT INTO {target} ({names}) VALUES ({marks})"
-    else:
-        sql = f"COPY {target} ({names}) FROM STDIN"
-    processors = tuple(_processor(table.c[c], dialect) for c in columns)
-    return _Statement(sql, columns, processors)
+        return f"INSERT INTO {target} ({names}) VALUES ({marks})"
+    return f"COPY {target} ({names}) FROM STDIN"
 
 
-def _copy(driver_connection: Any, sql: str, values: list[list[Any]]) -> None:
+def _copy(driver_connection: Any, sql: str, values: list[Any]) -> None:
     with driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
         for row in values:
             copy.write_row(row)
@@ -166,9 +211,15 @@ def _sqlite_date_text(standard: Processor) -> Processor:
 
 
 def _sqlite_bool(standard: Processor) -> Processor:
+    # The processor's int(value), without its call overhead. Ints, not bools, either way:
+    # sqlite3 binds a bool (an int subclass) only after a failed adapter look-up, which costs
+    # more than the insert of the value itself.
     def process(value: Any) -> Any:
-        # sqlite3 binds True/False as 1/0 itself, exactly as the processor's int(value).
-        return value if value is None or type(value) is bool else standard(value)
+        if value is True:
+            return 1
+        if value is False:
+            return 0
+        return standard(value)
 
     return process
 

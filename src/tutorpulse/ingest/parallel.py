@@ -1,12 +1,13 @@
 """Parse a large input file in a helper process while the importing process writes.
 
-Validating a record (pydantic, row building, content hash) costs about as much as writing it,
-and needs no database. For a file big enough to repay starting a process, a helper
-(``python -m tutorpulse.ingest.parallel``) reads and validates the file chunk by chunk and
-streams the parsed chunks back over its stdout, while the importer does the database work of
-the chunk before: two cores instead of one. The pipe's buffer bounds how far the helper runs
-ahead, so memory stays at a few chunks whatever the file size. Small files, and machines with
-one core, are parsed in-process by the very same functions.
+Validating a record (pydantic, row building, content hash) and preparing its row for the
+driver cost about as much as writing it, and need no database. For a file big enough to repay
+starting a process, a helper (``python -m tutorpulse.ingest.parallel``) reads, validates and
+prepares the file chunk by chunk and streams the parsed chunks back over its stdout, while the
+importer does the database work of the chunk before: two cores instead of one. The pipe's
+buffer bounds how far the helper runs ahead, so memory stays at a few chunks whatever the
+file size. Small files, and machines with one core, are parsed in-process by the very same
+functions.
 
 The helper only reads the file: every database check, every write and every commit stay in
 the importing process, in the order of the file. Frames are length-prefixed pickles between
@@ -25,25 +26,42 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from sqlalchemy.engine import Dialect
+
+from tutorpulse.db.engine import make_engine
 from tutorpulse.errors import TutorpulseError
+from tutorpulse.ingest import bulk
 from tutorpulse.ingest.parsing import ParsedChunk, parse_records
 from tutorpulse.ingest.readers import UnreadableFileError, read_file
+from tutorpulse.ingest.rows import TABLES
 
 # Below this size, starting a helper (~0.5 s of imports) costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 _LENGTH_BYTES = 8
+NO_DIALECT = "-"
 
 
 class ParseHelperError(TutorpulseError):
     """The helper process failed (the import stops; what was committed stays)."""
 
 
-def parse_file(kind: str, path: Path, *, source: str, chunk_size: int) -> Iterator[ParsedChunk]:
-    """The parsed chunks of one file, in file order; see the module docstring."""
-    if path.stat().st_size >= PARALLEL_MIN_BYTES and _usable_cores() >= 2:
-        yield from _parse_in_helper(kind, path, source=source, chunk_size=chunk_size)
-    else:
-        yield from parse_records(kind, read_file(path, kind), source=source, chunk_size=chunk_size)
+def parse_file(
+    kind: str, path: Path, *, source: str, chunk_size: int, dialect: Dialect
+) -> Iterator[ParsedChunk]:
+    """The parsed chunks of one file, in file order, rows prepared for ``dialect``'s driver
+    wherever ``bulk`` has a fast path for it; see the module docstring."""
+    prepare = bulk.preparer(dialect, TABLES[kind])
+    if path.stat().st_size < PARALLEL_MIN_BYTES or _usable_cores() < 2:
+        records = read_file(path, kind)
+        yield from parse_records(
+            kind, records, source=source, chunk_size=chunk_size, prepare=prepare
+        )
+        return
+    portable = bulk.portable_dialect(dialect)
+    for chunk in _parse_in_helper(kind, path, source, chunk_size, portable):
+        if prepare is not None and portable is None:
+            prepare([candidate.row for candidate in chunk.candidates])  # not done by the helper
+        yield chunk
 
 
 def _usable_cores() -> int:
@@ -54,11 +72,11 @@ def _usable_cores() -> int:
 
 # ----------------------------------------------------------- importer side
 def _parse_in_helper(
-    kind: str, path: Path, *, source: str, chunk_size: int
+    kind: str, path: Path, source: str, chunk_size: int, dialect: str | None
 ) -> Iterator[ParsedChunk]:
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
-            _helper_command(kind, path, source, chunk_size),
+            _helper_command(kind, path, source, chunk_size, dialect),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=errors,
@@ -89,9 +107,11 @@ def _parse_in_helper(
         raise UnreadableFileError(unreadable)
 
 
-def _helper_command(kind: str, path: Path, source: str, chunk_size: int) -> list[str]:
-    module = "tutorpulse.ingest.parallel"
-    return [sys.executable, "-m", module, kind, str(path), source, str(chunk_size)]
+def _helper_command(
+    kind: str, path: Path, source: str, chunk_size: int, dialect: str | None
+) -> list[str]:
+    arguments = [kind, str(path), source, str(chunk_size), dialect or NO_DIALECT]
+    return [sys.executable, "-m", "tutorpulse.ingest.parallel", *arguments]
 
 
 def _helper_environment() -> dict[str, str]:
@@ -129,14 +149,19 @@ def _send(stream: IO[bytes], message: tuple[str, Any]) -> None:
 
 
 def _helper_main(argv: Sequence[str]) -> int:
-    kind, path, source, chunk_size = argv
+    kind, path, source, chunk_size, dialect = argv
+    prepare = None
+    if dialect != NO_DIALECT:
+        # The same dialect as the importer's engine, built without connecting anywhere.
+        prepare = bulk.preparer(make_engine(f"{dialect}://").dialect, TABLES[kind])
     # A short-lived process that allocates millions of acyclic objects: the cyclic GC
-    # would only re-scan them, so it runs rarely here (never in the importing process).
+    # would only re-scan them, so it runs rarely here.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     stream = sys.stdout.buffer
+    records = read_file(Path(path), kind)
     chunks = parse_records(
-        kind, read_file(Path(path), kind), source=source, chunk_size=int(chunk_size)
+        kind, records, source=source, chunk_size=int(chunk_size), prepare=prepare
     )
     try:
         try:

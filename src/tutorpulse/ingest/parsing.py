@@ -7,7 +7,7 @@ check that needs the database (references, duplicates, conflicts) stays in ``ser
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -40,8 +40,10 @@ class Rejection:
 class Candidate(NamedTuple):
     """A record that passed validation: its table row and where it came from.
 
-    A plain tuple rather than the ``RawRecord`` so that chunks cross a process boundary
-    cheaply; ``origin()`` rebuilds the record when a later check rejects it.
+    The row may be prepared for the driver (see ``parse_chunk``); ``typed_row`` rebuilds the
+    typed row from the record when it must be compared field by field. A plain tuple rather
+    than the ``RawRecord`` so that chunks cross a process boundary cheaply; ``origin()``
+    rebuilds the record when a later check rejects it.
     """
 
     row: dict[str, Any]
@@ -51,6 +53,11 @@ class Candidate(NamedTuple):
 
     def origin(self) -> RawRecord:
         return RawRecord(self.file, self.line, self.payload)
+
+    def typed_row(self, kind: str, *, source: str) -> dict[str, Any]:
+        """The row as validation built it, before any preparation (validated again)."""
+        (again,) = parse_chunk(kind, [self.origin()], source=source).candidates
+        return again.row
 
 
 @dataclass(slots=True)
@@ -63,14 +70,25 @@ class ParsedChunk:
     size: int
 
 
+Prepare = Callable[[list[dict[str, Any]]], None]
+
+
 def parse_records(
-    kind: str, records: Iterable[RawRecord], *, source: str, chunk_size: int
+    kind: str,
+    records: Iterable[RawRecord],
+    *,
+    source: str,
+    chunk_size: int,
+    prepare: Prepare | None = None,
 ) -> Iterator[ParsedChunk]:
     for chunk in chunked(records, chunk_size):
-        yield parse_chunk(kind, chunk, source=source)
+        yield parse_chunk(kind, chunk, source=source, prepare=prepare)
 
 
-def parse_chunk(kind: str, chunk: list[RawRecord], *, source: str) -> ParsedChunk:
+def parse_chunk(
+    kind: str, chunk: list[RawRecord], *, source: str, prepare: Prepare | None = None
+) -> ParsedChunk:
+    """Validate a chunk; ``prepare`` (``bulk.RowPreparer``) turns its rows into driver values."""
     schema = SCHEMAS[kind]
     candidates: list[Candidate] = []
     rejections: list[Rejection] = []
@@ -89,6 +107,8 @@ def parse_chunk(kind: str, chunk: list[RawRecord], *, source: str) -> ParsedChun
         row = to_row(kind, record)
         row["source"] = source
         candidates.append(Candidate(row, raw.file, raw.line, raw.payload))
+    if prepare is not None:
+        prepare([candidate.row for candidate in candidates])
     return ParsedChunk(candidates, rejections, len(chunk), sum(raw.size for raw in chunk))
 
 

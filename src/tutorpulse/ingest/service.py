@@ -110,6 +110,10 @@ class Importer:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
         self.db = db
+        self._dialect = db.get_bind().dialect
+        # Rows are prepared for the driver as soon as they are parsed (see ``bulk``); a
+        # typed row is rebuilt only for a record that must be compared field by field.
+        self._prepared = bulk.has_fast_path(self._dialect)
         self.source = source
         self.now = now
         self.chunk_size = chunk_size
@@ -126,9 +130,11 @@ class Importer:
     def feed(self, kind: str, records: Iterable[RawRecord]) -> KindCounts:
         """Import records of one kind (already read: HTTP bodies, simulator output, tests)."""
         self._check_kind(kind)
-        return self._feed_parsed(
-            kind, parse_records(kind, records, source=self.source, chunk_size=self.chunk_size)
+        prepare = bulk.preparer(self._dialect, TABLES[kind])
+        chunks = parse_records(
+            kind, records, source=self.source, chunk_size=self.chunk_size, prepare=prepare
         )
+        return self._feed_parsed(kind, chunks)
 
     def feed_file(self, kind: str, path: Path) -> KindCounts:
         """Import one JSON Lines or CSV file of one kind, parsing ahead in a helper if large.
@@ -137,10 +143,10 @@ class Importer:
         turned unreadable.
         """
         self._check_kind(kind)
-        return self._feed_parsed(
-            kind,
-            parallel.parse_file(kind, path, source=self.source, chunk_size=self.chunk_size),
+        chunks = parallel.parse_file(
+            kind, path, source=self.source, chunk_size=self.chunk_size, dialect=self._dialect
         )
+        return self._feed_parsed(kind, chunks)
 
     def note(self, message: str) -> None:
         self.report.notes.append(message)
@@ -182,7 +188,7 @@ class Importer:
         inserts, updates, unchanged, touched = self._reconcile(kind, candidates, rejections)
         table = TABLES[kind]
         connection = self.db.connection()
-        bulk.insert_rows(connection, table, inserts)
+        bulk.insert_rows(connection, table, inserts, prepared=self._prepared)
         bulk.update_rows(connection, table, ID_FIELDS[kind], updates)
         self._after_write(kind, inserts, touched)
 
@@ -275,7 +281,7 @@ class Importer:
             if stored_hashes.get(c.row[id_field], c.row["content_hash"]) != c.row["content_hash"]
         }
         existing = self._stored_rows(table, id_field, differing)
-        inserts: dict[str, dict[str, Any]] = {}
+        inserts: dict[str, Candidate] = {}
         updates: dict[str, dict[str, Any]] = {}
         unchanged = 0
         touched: set[str] = set()
@@ -283,32 +289,42 @@ class Importer:
         for candidate in candidates:
             row = candidate.row
             record_id = row[id_field]
-            current = inserts.get(record_id) or existing.get(record_id)
-            if current is None:
+            pending = inserts.get(record_id)
+            if pending is None and record_id not in existing:
                 if record_id in stored_hashes:  # stored with this very content
                     unchanged += 1
                     continue
-                inserts[record_id] = row
+                inserts[record_id] = candidate
                 if "tutor_id" in row:
                     touched.add(row["tutor_id"])
                 continue
-            if current["content_hash"] == row["content_hash"]:
+            current_hash = (pending.row if pending else existing[record_id])["content_hash"]
+            if current_hash == row["content_hash"]:
                 unchanged += 1
                 continue
-            problem = _update_problem(kind, current, row, mutable, self.source)
+            # Same id, other content: compare typed values, field by field.
+            current = self._typed(kind, pending) if pending else existing[record_id]
+            new = self._typed(kind, candidate)
+            problem = _update_problem(kind, current, new, mutable, self.source)
             if problem is not None:
                 rejections.append(rejection(kind, candidate.origin(), *problem))
                 continue
-            if record_id in inserts:
-                inserts[record_id] = row
+            if pending is not None:
+                inserts[record_id] = candidate
             else:
-                values = {k: row[k] for k in changed_fields(current, row)}
-                values["content_hash"] = row["content_hash"]
+                values = {k: new[k] for k in changed_fields(current, new)}
+                values["content_hash"] = new["content_hash"]
                 updates[record_id] = updates.get(record_id, {}) | values
-                existing[record_id] = current | row
+                existing[record_id] = current | new
             if "tutor_id" in row:
                 touched.add(row["tutor_id"])
-        return list(inserts.values()), list(updates.items()), unchanged, touched
+        rows = [candidate.row for candidate in inserts.values()]
+        return rows, list(updates.items()), unchanged, touched
+
+    def _typed(self, kind: str, candidate: Candidate) -> dict[str, Any]:
+        if not self._prepared:
+            return candidate.row
+        return candidate.typed_row(kind, source=self.source)
 
     def _stored_hashes(self, table: Table, id_field: str, ids: list[str]) -> dict[str, str]:
         """Content hash of each id already stored (new ids are simply absent)."""
