@@ -101,3 +101,11 @@ def test_openapi_and_offline_docs(client: TestClient) -> None:
     assert "/api/v1/ingest/{kind}" in schema["paths"]
     docs = client.get("/docs").text
     assert "cdn" not in docs.lower() and "/static-offline-docs/swagger-ui-bundle.js" in docs
+
+
+def test_ingest_rejects_huge_integers_cleanly(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/ingest/sessions", json=[{"": -9223372036854775809}], headers=_auth()
+    )
+    assert response.status_code == 200
+    assert response.json()["rejected"] == 1

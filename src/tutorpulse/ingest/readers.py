@@ -38,7 +38,10 @@ class RawRecord:
             return None
         if isinstance(self.payload, bytes):
             return self.payload[:RAW_KEEP_CHARS].decode("utf-8", "replace")
-        return orjson.dumps(self.payload, default=str).decode()[:RAW_KEEP_CHARS]
+        try:
+            return orjson.dumps(self.payload, default=str).decode()[:RAW_KEEP_CHARS]
+        except orjson.JSONEncodeError:  # e.g. integers beyond 64 bits: keep a readable form
+            return repr(self.payload)[:RAW_KEEP_CHARS]
 
 
 class UnreadableFileError(TutorpulseError):
