@@ -129,3 +129,10 @@ def test_student_grade_level_accepts_numbers() -> None:
         "subjects_interested": [],
     }
     assert StudentIn.model_validate(student).grade_level == "11"
+
+
+def test_nul_characters_are_refused_with_their_place() -> None:
+    with pytest.raises(ValidationError, match="subject: contains a NUL character"):
+        SessionIn.model_validate(SESSION | {"subject": "Ma\x00th"})
+    with pytest.raises(ValidationError, match="NUL"):
+        SessionIn.model_validate(SESSION | {"extra\x00key": 1})

@@ -79,8 +79,35 @@ EventType = Literal[
 ]
 
 
+def _nul_path(value: Any, path: str) -> str | None:
+    """Where a NUL character hides in a value (PostgreSQL text and JSON cannot store it)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                return f"{path}.{key!r}" if path else repr(key)
+            found = _nul_path(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
 class WireRecord(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        where = _nul_path(data, "")
+        if where:
+            raise _FieldError(where, "contains a NUL character")
+        return data
 
     def extra_fields(self) -> dict[str, Any] | None:
         return dict(self.__pydantic_extra__) if self.__pydantic_extra__ else None
