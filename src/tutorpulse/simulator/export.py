@@ -18,7 +18,7 @@ import orjson
 from tutorpulse import __version__
 from tutorpulse.simulator.config import SimulationConfig
 from tutorpulse.simulator.engine import DAY, MarketplaceSimulator
-from tutorpulse.simulator.records import FILE_NAMES, KINDS, SOURCE, dumps_line
+from tutorpulse.simulator.records import FILE_NAMES, KINDS, SOURCE, dumps_lines
 
 MANIFEST = "manifest.json"
 GENERATOR = "tutorpulse-simulator"
@@ -85,7 +85,7 @@ class DatasetWriter:
         self._awaiting_rating.clear()
         # Bookings beyond the period: the upcoming sessions, as the marketplace knows them.
         self._lines("sessions", list(self._bookings.values()))
-        lines = b"".join(dumps_line(self._tutors[key]) for key in sorted(self._tutors))
+        lines = dumps_lines(self._tutors[key] for key in sorted(self._tutors))
         (self.directory / FILE_NAMES["tutors"]).write_bytes(lines)
         self.counts["tutors"] = len(self._tutors)
         for stream in self._files.values():
@@ -103,7 +103,7 @@ class DatasetWriter:
 
     def _lines(self, kind: str, records: list[dict[str, Any]]) -> None:
         if records:
-            self._files[kind].write(b"".join(dumps_line(r) for r in records))
+            self._files[kind].write(dumps_lines(records))
             self.counts[kind] += len(records)
 
 

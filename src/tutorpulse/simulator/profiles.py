@@ -18,7 +18,7 @@ from tutorpulse.simulator.randomness import (
     entity_rng,
     entity_seed,
 )
-from tutorpulse.simulator.records import iso_dates, tutor_id
+from tutorpulse.simulator.records import iso_dates, many_ids, tutor_id
 from tutorpulse.simulator.tables import NEVER, TutorTable
 
 # Teaching-quality offset by archetype (ratings); overlaps heavily with the family spread.
@@ -216,13 +216,12 @@ def student_records(
     first_index: int,
     subjects: npt.NDArray[np.int16],
 ) -> list[dict[str, Any]]:
-    from tutorpulse.simulator.records import student_id
-
     n = len(subjects)
     ages = student_ages(rng, subjects)
     second = rng.random(n) < 0.3
     second_pick = rng.random(n)
     people = names.names(rng, n)
+    ids = many_ids("student", np.arange(first_index, first_index + n))
     offsets = np.cumsum([0] + [len(f) for f in catalog.SUBJECTS_BY_FAMILY])
     records = []
     for k in range(n):
@@ -237,7 +236,7 @@ def student_records(
         age = int(ages[k])
         records.append(
             {
-                "student_id": student_id(first_index + k),
+                "student_id": ids[k],
                 "name": people[k],
                 "age": age,
                 "grade_level": catalog.grade_level(age),

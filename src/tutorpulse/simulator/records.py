@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
@@ -106,6 +107,7 @@ def iso_dates(seconds: npt.NDArray[np.int64]) -> list[str]:
     return [str(d) for d in days.tolist()]
 
 
-def dumps_line(record: dict[str, Any]) -> bytes:
-    """One compact JSON line; key order is the record's (fixed) insertion order."""
-    return orjson.dumps(record) + b"\n"
+def dumps_lines(records: Iterable[dict[str, Any]]) -> bytes:
+    """Compact JSON lines, ``\n``-terminated; key order is each record's (fixed) order."""
+    body = b"\n".join(map(orjson.dumps, records))
+    return body + b"\n" if body else b""
