@@ -368,3 +368,50 @@ def test_active_override_is_shown_beside_the_prediction(client: TestClient, mark
     override = profile["churn_risk"]["override"]
     assert override["risk_level"] == "Medium" and override["reason"].startswith("Back from")
     assert profile["churn_risk"]["churn_score"] == 88  # the model's figure stays visible
+
+
+def test_model_card_backtest_and_calibration(client: TestClient, market: Market) -> None:
+    from tutorpulse.risk.models import ModelVersion
+
+    from .test_dashboard_data import NOW
+
+    market.db.add(
+        ModelVersion(
+            version="churn-test-1",
+            model_kind="churn",
+            status="champion",
+            artifact_path="/nowhere",
+            metrics={
+                "horizons": {
+                    "30": {
+                        "auc": 0.81,
+                        "calibration_bins": [
+                            {"bin": [0.0, 0.1], "count": 90, "predicted": 0.04, "observed": 0.05}
+                        ],
+                    }
+                },
+                "backtest": {
+                    "table": [
+                        {
+                            "month": "2024-12",
+                            "band": "High",
+                            "tutors": 12,
+                            "predicted_rate": 0.4,
+                            "actual_rate": 0.33,
+                            "churned": 4,
+                            "in_sample": False,
+                        }
+                    ]
+                },
+            },
+            trained_at=NOW,
+        )
+    )
+    market.db.flush()
+    headers = as_user(market.users["manager"])
+    card = client.get("/api/v1/analytics/model_card", headers=headers).json()
+    assert "churn-test-1" in card["note"] and ["horizons.30.auc", 0.81] in card["rows"]
+    backtest = client.get("/api/v1/analytics/model_backtest", headers=headers).json()
+    assert backtest["rows"] == [["2024-12", "High", 12, 0.4, 0.33, 4, False]]
+    bins = client.get("/api/v1/analytics/model_calibration", headers=headers).json()
+    assert bins["rows"] == [[30, 0.0, 0.1, 90, 0.04, 0.05]]

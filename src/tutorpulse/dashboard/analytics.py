@@ -281,20 +281,29 @@ def churn_trend_table(db: Session, *, as_of: date) -> AnalyticsTable:
     )
 
 
+NO_MODEL = "no model trained yet: churn scores come from the PRD rule score"
+CARD_SKIP = ("calibration_bins", "backtest", "comparison")
+
+
+def _model(db: Session) -> ModelVersion | None:
+    """The churn champion, else the newest churn model."""
+    query = select(ModelVersion).where(ModelVersion.model_kind == "churn")
+    return db.scalar(
+        query.where(ModelVersion.status == "champion").order_by(ModelVersion.trained_at.desc())
+    ) or db.scalar(query.order_by(ModelVersion.trained_at.desc()))
+
+
 def model_card(db: Session, *, as_of: date) -> AnalyticsTable:
     """The active churn model's version and evaluation metrics (empty before training)."""
-    model = db.scalar(
-        select(ModelVersion)
-        .where(ModelVersion.status.in_(("champion", "active", "production")))
-        .order_by(ModelVersion.trained_at.desc())
-    ) or db.scalar(select(ModelVersion).order_by(ModelVersion.trained_at.desc()))
+    model = _model(db)
     rows: list[list[Any]] = []
-    note = "no model trained yet: churn scores come from the PRD rule score"
+    note = NO_MODEL
     if model is not None:
         trained = f"{model.trained_at:%Y-%m-%d}"
         note = f"{model.version} ({model.model_kind}, {model.status}), trained {trained}"
         for key, value in _flatten(model.metrics or {}):
-            rows.append([key, value])
+            if not any(part in key for part in CARD_SKIP):
+                rows.append([key, value])
     return AnalyticsTable(
         name="model_card",
         title="Churn model card",
@@ -302,6 +311,47 @@ def model_card(db: Session, *, as_of: date) -> AnalyticsTable:
         columns=["metric", "value"],
         rows=rows,
         note=note,
+    )
+
+
+def model_backtest(db: Session, *, as_of: date) -> AnalyticsTable:
+    """Predicted vs actual 30-day churn by risk band, month by month (from training)."""
+    model = _model(db)
+    backtest = ((model.metrics or {}).get("backtest") or {}) if model else {}
+    rows = [
+        [r.get("month"), r.get("band"), r.get("tutors"), r.get("predicted_rate"),
+         r.get("actual_rate"), r.get("churned"), r.get("in_sample")]
+        for r in backtest.get("table", [])
+    ]  # fmt: skip
+    return AnalyticsTable(
+        name="model_backtest",
+        title="Model backtest: predicted vs actual 30-day churn by risk band",
+        as_of=as_of,
+        columns=["month", "band", "tutors", "predicted", "actual", "churned", "in_sample"],
+        rows=rows,
+        note=f"model {model.version}" if model else NO_MODEL,
+    )
+
+
+def model_calibration(db: Session, *, as_of: date) -> AnalyticsTable:
+    """Calibration bins per horizon on the temporal test split: predicted vs observed."""
+    model = _model(db)
+    horizons = ((model.metrics or {}).get("horizons") or {}) if model else {}
+    rows: list[list[Any]] = []
+    for horizon, report in sorted(horizons.items(), key=lambda item: int(item[0])):
+        for entry in (report or {}).get("calibration_bins", []):
+            low, high = (entry.get("bin") or [None, None])[:2]
+            rows.append(
+                [int(horizon), low, high, entry.get("count"), entry.get("predicted"),
+                 entry.get("observed")]
+            )  # fmt: skip
+    return AnalyticsTable(
+        name="model_calibration",
+        title="Calibration: predicted vs observed churn per horizon (test split)",
+        as_of=as_of,
+        columns=["horizon_days", "bin_low", "bin_high", "tutors", "predicted", "observed"],
+        rows=rows,
+        note=f"model {model.version}" if model else NO_MODEL,
     )
 
 
@@ -329,6 +379,8 @@ TABLES: dict[str, Callable[..., AnalyticsTable]] = {
     "tier_distribution": tier_distribution,
     "churn_trend": churn_trend_table,
     "model_card": model_card,
+    "model_backtest": model_backtest,
+    "model_calibration": model_calibration,
 }
 
 

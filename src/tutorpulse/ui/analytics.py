@@ -146,6 +146,65 @@ def trend(table: AnalyticsTable) -> dict[str, Any] | None:
     }
 
 
+def backtest(table: AnalyticsTable) -> dict[str, Any] | None:
+    if not table.rows:
+        return None
+    months = sorted({r[0] for r in table.rows})
+    series = []
+    for band in ("Low", "Medium", "High", "Critical"):
+        by_month = {r[0]: r for r in table.rows if r[1] == band}
+        for index, label in ((3, "predicted"), (4, "actual")):
+            values = [by_month.get(m, [None] * 7)[index] for m in months]
+            series.append(
+                {
+                    "name": f"{band} {label}",
+                    "type": "line",
+                    "lineStyle": {"type": "dashed" if label == "predicted" else "solid"},
+                    "data": [None if v is None else round(v * 100, 1) for v in values],
+                }
+            )
+    return {
+        "aria": {"enabled": True},
+        "tooltip": {"trigger": "axis"},
+        "legend": {"type": "scroll", "top": 0},
+        "grid": {"left": 50, "right": 20, "top": 50, "bottom": 30},
+        "xAxis": {"type": "category", "data": months},
+        "yAxis": {"type": "value", "name": "% churned in 30 days"},
+        "series": series,
+    }
+
+
+def calibration(table: AnalyticsTable) -> dict[str, Any] | None:
+    if not table.rows:
+        return None
+    horizons = sorted({r[0] for r in table.rows})
+    return {
+        "aria": {"enabled": True},
+        "tooltip": {"trigger": "item"},
+        "legend": {"top": 0},
+        "grid": {"left": 50, "right": 20, "top": 50, "bottom": 40},
+        "xAxis": {"type": "value", "name": "predicted", "min": 0, "max": 1},
+        "yAxis": {"type": "value", "name": "observed", "min": 0, "max": 1},
+        "series": [
+            {
+                "name": "perfect",
+                "type": "line",
+                "symbol": "none",
+                "lineStyle": {"type": "dashed"},
+                "data": [[0, 0], [1, 1]],
+            },
+            *[
+                {
+                    "name": f"{h}-day",
+                    "type": "line",
+                    "data": [[r[4], r[5]] for r in table.rows if r[0] == h],
+                }
+                for h in horizons
+            ],
+        ],
+    }
+
+
 SECTIONS: tuple[tuple[str, Chart | None], ...] = (
     ("churn_subject_weekday", subject_weekday),
     ("churn_tenure_month", tenure_month),
@@ -154,6 +213,8 @@ SECTIONS: tuple[tuple[str, Chart | None], ...] = (
     ("tier_distribution", tiers),
     ("churn_trend", trend),
     ("model_card", None),
+    ("model_backtest", backtest),
+    ("model_calibration", calibration),
 )
 
 
