@@ -19,6 +19,7 @@ from tutorpulse.dashboard import api as dashboard_api
 from tutorpulse.db.engine import make_engine, make_session_factory
 from tutorpulse.ingest import api as ingest_api
 from tutorpulse.observability.api import install as install_observability
+from tutorpulse.risk import api as risk_api
 
 API_PREFIX = "/api/v1"
 
@@ -52,6 +53,7 @@ def create_app(
     api.include_router(ingest_api.router)
     api.include_router(dashboard_api.router)
     api.include_router(dashboard_api.public_router)
+    api.include_router(risk_api.router)
     app.include_router(api)
     app.include_router(auth_pages.router)
     app.add_middleware(ViewerFilterMiddleware)

@@ -22,7 +22,7 @@ from tutorpulse.risk.evaluation import auc, json_safe
 from tutorpulse.risk.hazard import META_FILE, ChurnModel
 from tutorpulse.risk.models import ModelVersion
 
-CHURN_KIND = "churn_hazard"
+CHURN_KIND = "churn"  # the trainer worker and dashboards look models up by this kind
 CHAMPION, CHALLENGER, RETIRED = "champion", "challenger", "retired"
 MODELS_DIR = "models"
 COMPARISON_HORIZON = 30
