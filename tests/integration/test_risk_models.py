@@ -12,8 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tutorpulse.errors import NotFoundError, TutorpulseError
-from tutorpulse.pipeline.service import run_pipeline
+from tutorpulse.marketplace.models import TutoringSession
+from tutorpulse.metrics.data import load_market_data
+from tutorpulse.pipeline.service import evaluate_day, run_pipeline
 from tutorpulse.risk import registry
+from tutorpulse.risk.first_session import upcoming_first_session_risks, upcoming_first_sessions
 from tutorpulse.risk.jobs import retrain, retraining_due
 from tutorpulse.risk.models import ChurnPrediction, ModelVersion
 from tutorpulse.risk.overrides import (
@@ -89,6 +92,26 @@ def test_train_register_score_and_roll_back(db: Session, sim_dir: Path, tmp_path
         assert row.churn_score == round(100 * (row.window_30day_probability or 0))
         assert row.model_version == champion.version
     assert all(set(r.contributing_factors) >= {"components", "top", "top_features"} for r in rows)
+    # First-session risks of upcoming bookings, for the prep reminders.
+    assert first.first_session_version is not None
+    booked = db.execute(
+        select(TutoringSession.session_id, TutoringSession.scheduled_start)
+        .where(TutoringSession.status == "scheduled", TutoringSession.session_number == 1)
+        .order_by(TutoringSession.scheduled_start)
+    ).first()
+    assert booked is not None
+    moment = booked.scheduled_start - timedelta(hours=1)
+    data = load_market_data(db, as_of=moment.date())
+    frame = evaluate_day(data, as_of=moment.date()).frame
+    upcoming = upcoming_first_sessions(
+        db, data=data, metrics=frame, as_of=moment.date(), now=moment
+    )
+    assert booked.session_id in {u.session_id for u in upcoming}
+    assert all(0 <= u.risk <= 1 for u in upcoming)
+    risky = upcoming_first_session_risks(
+        db, data=data, metrics=frame, as_of=moment.date(), now=moment
+    )
+    assert set(risky) <= {u.session_id for u in upcoming} and all(r > 0.5 for r in risky.values())
     # Promote and roll back.
     other = next(
         m for m in registry.list_models(db, kind=registry.CHURN_KIND) if m.id != champion.id
