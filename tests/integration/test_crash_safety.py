@@ -41,7 +41,7 @@ def _start_worker(data_dir: Path) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(condition: object, timeout: float = 90.0) -> None:
+def _wait_for(condition: object, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():  # type: ignore[operator]
@@ -93,9 +93,13 @@ def test_kill_9_then_restart_converges(tmp_path: Path) -> None:
     worker.send_signal(signal.SIGKILL)
     worker.wait(timeout=30)
 
+    full_runs = _completed(engine, "full")
     restarted = _start_worker(live)
     try:
-        _wait_for(lambda: _count(engine, DirtyTutor) == 0 and _completed(engine, "full") >= 1)
+        # A full run by the restarted worker also proves it is up (signal handlers set).
+        _wait_for(
+            lambda: _count(engine, DirtyTutor) == 0 and _completed(engine, "full") > full_runs
+        )
     finally:
         restarted.send_signal(signal.SIGTERM)
         _, stderr = restarted.communicate(timeout=60)
