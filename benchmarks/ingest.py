@@ -271,7 +271,9 @@ def _driver_values(
     table: Any, columns: list[str], chunk: list[tuple[Any, ...]], dialect: Any
 ) -> list[tuple[Any, ...]]:
     """Convert with SQLAlchemy's own bind processors: the driver gets what the import sends."""
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
+    processors = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+    ]
     return [
         tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True))
         for row in chunk
@@ -292,10 +294,11 @@ def _raw_inserter(target: Target, method: str) -> Iterator[tuple[Inserter, Calla
 def _sqlite_inserter(target: Target) -> Iterator[tuple[Inserter, Callable[[], None]]]:
     from sqlalchemy.engine import make_url
 
+    from tutorpulse.db.engine import configure_sqlite_connection
+
     connection = sqlite3.connect(str(make_url(target.url).database), isolation_level=None)
-    # The PRAGMAs of tutorpulse.db.engine: same durability and the same FK checks.
-    for pragma in ("foreign_keys=ON", "journal_mode=WAL", "synchronous=NORMAL"):
-        connection.execute(f"PRAGMA {pragma}")
+    # The very settings of tutorpulse's engine: durability, FK checks, cache.
+    configure_sqlite_connection(connection)
     connection.execute("BEGIN")
 
     def insert(table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:

@@ -7,7 +7,8 @@
 - a helper that dies makes the import fail loudly;
 - updates grouped into one statement per set of changed columns end where a direct import
   of the final records ends;
-- dirty marks for a whole chunk, written in one statement, queue and refresh as before.
+- dirty marks for a whole chunk, written in one statement, queue and refresh as before;
+- the NUL check, run after validation, still sees every string a record keeps.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import Engine, create_engine, delete, select
 from sqlalchemy.orm import Session
@@ -29,14 +31,14 @@ from tutorpulse.events import service as events
 from tutorpulse.events.models import DirtyTutor
 from tutorpulse.ingest import bulk, parallel
 from tutorpulse.ingest.files import import_directory, plan_directory
-from tutorpulse.ingest.parsing import parse_records
-from tutorpulse.ingest.readers import read_jsonl
+from tutorpulse.ingest.parsing import parse_chunk, parse_records
+from tutorpulse.ingest.readers import RawRecord, read_jsonl
 from tutorpulse.ingest.rows import TABLES
 from tutorpulse.ingest.schemas import ID_FIELDS, KINDS
 from tutorpulse.ingest.service import ImportReport
 
 from ..conftest import FIXTURES, NOW, SAMPLE_DIR
-from .helpers import run_import, session, student, table_checksums, tutor, write_jsonl
+from .helpers import event, run_import, session, student, table_checksums, tutor, write_jsonl
 
 BOOKKEEPING = {"created_at", "updated_at"}
 Inserter = Callable[[Session, str, list[dict[str, Any]]], None]
@@ -249,3 +251,20 @@ def test_rows_are_prepared_here_when_the_helper_cannot_rebuild_the_dialect(
     assert force_helper == ["tutors.jsonl"]
     row = chunk.candidates[0].row
     assert row["onboarding_date"] == "2024-09-01" and row["subjects"] == '["Math", "Art"]'
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        event(metadata={"anything": ["ok", "b\x00d"]}),
+        event(event_type="training_completed", metadata={"module_id": "m\x001"}),
+        event(unknown={"nested": {"deep": "x\x00"}}),
+        tutor(subjects=["Math", "Ar\x00t"]),
+    ],
+)
+def test_nul_checks_after_validation_still_see_every_kept_string(record: dict[str, Any]) -> None:
+    # The check runs after pydantic's JSON-mode validation (fast path): nothing escapes it.
+    kind = "tutor_events" if "event_id" in record else "tutors"
+    raw = RawRecord("x.jsonl", 1, orjson.dumps(record))
+    (rejected,) = parse_chunk(kind, [raw], source="real").rejections
+    assert rejected.reason == "contains a NUL character" and rejected.field

@@ -12,16 +12,26 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+SQLITE_PRAGMAS = (
+    "foreign_keys=ON",
+    "journal_mode=WAL",
+    "synchronous=NORMAL",
+    "busy_timeout=30000",
+)
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+
+def configure_sqlite_connection(dbapi_connection: Any) -> None:
+    """The settings of every SQLite connection (also used by the bare-driver benchmark)."""
     # pysqlite's own transaction handling breaks SAVEPOINT; SQLAlchemy emits BEGIN instead.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    configure_sqlite_connection(dbapi_connection)
 
 
 def json_dumps(value: Any) -> str:
