@@ -34,7 +34,7 @@ from tutorpulse.ingest.files import import_directory, plan_directory
 from tutorpulse.ingest.parsing import parse_chunk, parse_records
 from tutorpulse.ingest.readers import RawRecord, read_jsonl
 from tutorpulse.ingest.rows import TABLES
-from tutorpulse.ingest.schemas import ID_FIELDS, KINDS
+from tutorpulse.ingest.schemas import ID_FIELDS, KINDS, json_may_hold_nul
 from tutorpulse.ingest.service import ImportReport
 
 from ..conftest import FIXTURES, NOW, SAMPLE_DIR
@@ -268,3 +268,14 @@ def test_nul_checks_after_validation_still_see_every_kept_string(record: dict[st
     raw = RawRecord("x.jsonl", 1, orjson.dumps(record))
     (rejected,) = parse_chunk(kind, [raw], source="real").rejections
     assert rejected.reason == "contains a NUL character" and rejected.field
+
+
+def test_json_without_the_nul_escape_cannot_hold_a_nul() -> None:
+    # What lets parse_chunk skip the record-wide NUL check for such input.
+    assert not json_may_hold_nul(orjson.dumps(tutor()))
+    assert json_may_hold_nul(orjson.dumps(tutor(name="A\x00da")))
+    raw_nul = orjson.dumps(tutor()).replace(b"Ada", b"A\x00da")
+    (rejected,) = parse_chunk(
+        "tutors", [RawRecord("t.jsonl", 1, raw_nul)], source="real"
+    ).rejections
+    assert rejected.reason.startswith("invalid JSON")

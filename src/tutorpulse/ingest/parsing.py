@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from tutorpulse.ingest.readers import RawRecord, UnreadableFileError
 from tutorpulse.ingest.rows import to_row
-from tutorpulse.ingest.schemas import ID_FIELDS, SCHEMAS
+from tutorpulse.ingest.schemas import ID_FIELDS, NUL_FREE, SCHEMAS, json_may_hold_nul
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,9 @@ def parse_chunk(
             continue
         try:
             if isinstance(raw.payload, bytes):
-                record = schema.model_validate_json(raw.payload)
+                nul_free = not json_may_hold_nul(raw.payload)
+                context = NUL_FREE if nul_free else None
+                record = schema.model_validate_json(raw.payload, context=context)
             else:
                 record = schema.model_validate(raw.payload)
         except ValidationError as exc:

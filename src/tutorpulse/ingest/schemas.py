@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     model_validator,
 )
 
@@ -93,6 +94,20 @@ def _may_hold_nul(value: Any) -> bool:
         return True
 
 
+# Validation context of input the caller has proven free of NUL characters (see
+# ``json_may_hold_nul``): the record-wide check is skipped, not weakened.
+NUL_FREE: dict[str, bool] = {"nul_free": True}
+
+
+def json_may_hold_nul(payload: bytes) -> bool:
+    """False proves that no string or key of this JSON text holds a NUL character.
+
+    JSON cannot carry a raw NUL inside a string (the parser rejects control characters), so
+    a NUL can only be written as the escape ``\\u0000``.
+    """
+    return b"\\u0000" in payload
+
+
 _WITHOUT_TEXT = frozenset({type(None), bool, int, float, date, datetime})
 
 
@@ -145,7 +160,9 @@ class WireRecord(BaseModel):
     # input into Python objects first, which doubles the cost of validating a record.
     # Every string that is kept (fields, nested values, unknown fields) is checked.
     @model_validator(mode="after")
-    def _no_nul_characters(self) -> WireRecord:
+    def _no_nul_characters(self, info: ValidationInfo) -> WireRecord:
+        if info.context is NUL_FREE:
+            return self
         where = _nul_field(self)
         if where:
             raise _FieldError(where, "contains a NUL character")
