@@ -67,11 +67,13 @@ class ChurnModel:
     calibrators: dict[int, Calibrator] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ prediction
-    def _stacked(self, frame: pd.DataFrame) -> tuple[xgb.DMatrix, int]:
+    def _stacked(
+        self, frame: pd.DataFrame, intervals: tuple[tuple[int, int], ...] = INTERVALS
+    ) -> tuple[xgb.DMatrix, int]:
         values = frame[self.features].to_numpy(dtype=np.float32)
         n = len(values)
-        stacked = np.repeat(values, len(INTERVALS), axis=0)
-        starts = np.tile([a for a, _ in INTERVALS], n).astype(np.float32)[:, None]
+        stacked = np.repeat(values, len(intervals), axis=0)
+        starts = np.tile([a for a, _ in intervals], n).astype(np.float32)[:, None]
         matrix = xgb.DMatrix(
             np.hstack([stacked, starts]),
             feature_names=[*self.features, INTERVAL_FEATURE],
@@ -110,13 +112,15 @@ class ChurnModel:
         Each interval's contributions are weighted by that interval's share of the tutor's
         cumulative hazard up to ``horizon``: positive values push the risk up.
         """
-        matrix, n = self._stacked(frame)
+        # Intervals beyond the horizon weigh nothing: TreeSHAP is the costly part, skip them.
+        inside = interval_overlap(horizon) > 0
+        used = tuple(i for i, keep in zip(INTERVALS, inside, strict=True) if keep)
+        matrix, n = self._stacked(frame, used)
         if n == 0:
             return pd.DataFrame(columns=self.features, index=frame.index)
         contributions = self.booster.predict(matrix, pred_contribs=True)
-        k = len(INTERVALS)
-        contributions = np.asarray(contributions).reshape(n, k, -1)
-        hazards = np.exp(self.log_hazards(frame)) * interval_overlap(horizon)
+        contributions = np.asarray(contributions).reshape(n, len(used), -1)
+        hazards = (np.exp(self.log_hazards(frame)) * interval_overlap(horizon))[:, inside]
         weights = hazards / np.maximum(hazards.sum(axis=1, keepdims=True), 1e-300)
         weighted = np.einsum("nk,nkf->nf", weights, contributions)
         # The last two columns are the interval feature and the bias: not the tutor's doing.
