@@ -116,6 +116,7 @@ def build(workdir: Path, *, scale: int, days: int, seed: int) -> tuple[str, dict
 def make_bench_app(url: str) -> tuple[FastAPI, sessionmaker[Session], dict[str, str]]:
     """The real app (auth guard included) and a signed-in ops manager's bearer header."""
     engine = make_engine(url)
+    upgrade(engine)  # a database built by an older checkout gets the newer tables
     factory = make_session_factory(engine)
     with factory() as db:
         day = db.scalar(select(func.max(TutorPerformanceMetric.calculation_date)))

@@ -111,6 +111,7 @@ def get_kpis(
 @router.get("/tutors", response_model=TutorPage, summary="Active tutors: filter, search, sort")
 def get_tutors(
     db: DbSession,
+    cache: Cache,
     _user: Annotated[User, Depends(require(Permission.LIST_TUTORS))],
     risk_level: str | None = None,
     tier: str | None = None,
@@ -122,15 +123,20 @@ def get_tutors(
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 25,
 ) -> TutorPage:
-    return service.list_tutors(
+    key = ("tutors", risk_level, tier, subject, q, sort, page, page_size)
+    return cache.get_or_compute(
         db,
-        risk_level=risk_level,
-        tier=tier,
-        subject=subject,
-        q=q,
-        sort=sort,
-        page=page,
-        page_size=page_size,
+        key,
+        lambda: service.list_tutors(
+            db,
+            risk_level=risk_level,
+            tier=tier,
+            subject=subject,
+            q=q,
+            sort=sort,
+            page=page,
+            page_size=page_size,
+        ),
     )
 
 
@@ -295,14 +301,23 @@ def record_outcome(
 def get_alerts(
     db: DbSession,
     clock: AppClock,
+    cache: Cache,
     _user: Staff,
     severity: str | None = None,
     status_: Annotated[str | None, Query(alias="status")] = None,
     page: Annotated[int, Query(ge=1)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 25,
 ) -> AlertPage:
-    return service.list_alerts(
-        db, now=clock.now(), severity=severity, status=status_, page=page, page_size=page_size
+    now = clock.now()
+    # Every alert change writes an outbox row (pipeline runs, task actions, the alert routes
+    # below); snoozes and SLA countdowns move with time, hence the minute in the key.
+    key = ("alerts", severity, status_, page, page_size, now.replace(second=0, microsecond=0))
+    return cache.get_or_compute(
+        db,
+        key,
+        lambda: service.list_alerts(
+            db, now=now, severity=severity, status=status_, page=page, page_size=page_size
+        ),
     )
 
 
