@@ -137,3 +137,23 @@ def test_answers_are_validated(client: TestClient, market: Market) -> None:
     assert client.post(url, json=missing).status_code == 422
     assert client.post(url, json=ANSWERS | {"improvement_areas": ["rude"]}).status_code == 422
     assert client.post(url, json=ANSWERS | {"free_text_feedback": "x" * 500}).status_code == 201
+
+
+def test_reminders_once_per_unanswered_session(market: Market) -> None:
+    from tutorpulse.dashboard.feedback import REMINDER_TOPIC, queue_reminders
+    from tutorpulse.events.models import OutboxMessage
+
+    sent = queue_reminders(market.db, secret_key=SECRET, now=NOW, base_url="https://tp.example")
+    assert sent > 0
+    market.db.flush()
+    rows = market.db.scalars(
+        select(OutboxMessage).where(OutboxMessage.topic == REMINDER_TOPIC)
+    ).all()
+    assert len(rows) == sent
+    answered = set(market.db.scalars(select(StudentFeedback.session_id)))
+    for row in rows:
+        assert row.payload["session_id"] not in answered
+        assert row.payload["link"].startswith("https://tp.example/feedback/")
+        session = market.db.get(TutoringSession, row.payload["session_id"])
+        assert session is not None and session.scheduled_start <= NOW - timedelta(hours=24)
+    assert queue_reminders(market.db, secret_key=SECRET, now=NOW) == 0

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from tutorpulse.dashboard.schemas import FeedbackForm, FeedbackReceipt, FeedbackSubmission
 from tutorpulse.errors import TutorpulseError
 from tutorpulse.events import service as events
+from tutorpulse.events.models import OutboxMessage
 from tutorpulse.ingest.files import ingest_records
 from tutorpulse.marketplace.models import StudentFeedback, Tutor, TutoringSession
 from tutorpulse.pipeline.service import run_pipeline
@@ -183,3 +184,53 @@ def submit_feedback(
         )
         run_pipeline(db, as_of=now.date(), now=now, tutor_ids=[session.tutor_id])
     return FeedbackReceipt(status="received", feedback_id=record["feedback_id"])
+
+
+REMINDER_AFTER = timedelta(hours=24)
+REMINDER_TOPIC = "feedback.reminder"
+
+
+def queue_reminders(
+    db: Session, *, secret_key: str, now: datetime, base_url: str = "", limit: int = 5000
+) -> int:
+    """Remind students who have not answered 24 h after their session (once per session).
+
+    Each reminder is an outbox row (``feedback.reminder``: session, student and the link),
+    written in the caller's transaction and delivered by the notifier after commit; the
+    data contract has no student e-mail, so delivery is the notifier's integration. Meant
+    to run from a scheduled job (e.g. hourly); never commits.
+    """
+    since = now - REMINDER_AFTER - LINK_LIFETIME
+    already = {
+        message.payload.get("session_id")
+        for message in db.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.topic == REMINDER_TOPIC, OutboxMessage.created_at >= since
+            )
+        )
+    }
+    answered = select(StudentFeedback.session_id)
+    due = db.execute(
+        select(TutoringSession.session_id, TutoringSession.student_id)
+        .where(
+            TutoringSession.status == "completed",
+            TutoringSession.scheduled_start >= since,
+            TutoringSession.scheduled_start <= now - REMINDER_AFTER,
+            TutoringSession.session_id.not_in(answered),
+        )
+        .order_by(TutoringSession.scheduled_start)
+        .limit(limit)
+    ).all()
+    sent = 0
+    for session_id, student_id in due:
+        if session_id in already:
+            continue
+        link = link_for_session(db, secret_key=secret_key, session_id=session_id, base_url=base_url)
+        events.emit(
+            db,
+            topic=REMINDER_TOPIC,
+            payload={"session_id": session_id, "student_id": student_id, "link": link},
+            now=now,
+        )
+        sent += 1
+    return sent
