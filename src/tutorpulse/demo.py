@@ -198,7 +198,11 @@ def _serve(
     stop = threading.Event()
     for name, target in _background_workers(settings, engine, factory, stop):
         threading.Thread(target=target, name=name, daemon=True).start()
-    application = create_app(settings, session_factory=factory)
+    from tutorpulse.jobs.scheduler import LatestDataClock
+
+    # The app follows simulated time like the workers (SLA countdowns, feedback links).
+    clock = LatestDataClock(factory, fallback=SystemClock())
+    application = create_app(settings, session_factory=factory, clock=clock)
     bind_port = port or settings.port
     console.print(f"tutorpulse demo running at http://{settings.host}:{bind_port}/")
     console.print(f"API documentation: http://{settings.host}:{bind_port}/docs")
