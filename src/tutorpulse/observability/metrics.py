@@ -118,7 +118,9 @@ def business_metrics(db: Session, *, now: datetime) -> list[str]:
         _gauge("tutorpulse_sla_breaches_open", "Escalated overdue tasks.", breaches or 0),
     ]
     champion = db.scalar(
-        select(ModelVersion.metrics).where(ModelVersion.status == "champion").limit(1)
+        select(ModelVersion.metrics)
+        .where(ModelVersion.status == "champion", ModelVersion.model_kind == "churn")
+        .limit(1)
     )
     auc = _champion_auc(champion)
     if auc is not None:
@@ -137,8 +139,9 @@ def business_metrics(db: Session, *, now: datetime) -> list[str]:
 def _champion_auc(metrics: Any) -> float | None:
     if not isinstance(metrics, dict):
         return None
-    for key in ("30", 30, "h30", "horizon_30"):
-        value = metrics.get(key)
+    horizons = metrics.get("horizons", {})
+    for key in ("30", 30):
+        value = horizons.get(key) if isinstance(horizons, dict) else None
         if isinstance(value, dict) and isinstance(value.get("auc"), (int, float)):
             return float(value["auc"])
     return None
