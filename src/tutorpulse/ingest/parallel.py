@@ -37,7 +37,9 @@ from tutorpulse.ingest.rows import TABLES
 
 # Below this size, starting a helper (~0.5 s of imports) costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-_LENGTH_BYTES = 8
+# A frame: a mark, the length of the pickle (little-endian), the pickle.
+_FRAME_MARK = b"TPF1"
+_HEADER_BYTES = 12
 NO_DIALECT = "-"
 
 
@@ -124,10 +126,13 @@ def _helper_environment() -> dict[str, str]:
 
 
 def _receive(stream: IO[bytes]) -> tuple[str, Any]:
-    header = stream.read(_LENGTH_BYTES)
-    if len(header) < _LENGTH_BYTES:
+    header = stream.read(_HEADER_BYTES)
+    if len(header) < _HEADER_BYTES:
         return "eof", None
-    body = stream.read(int.from_bytes(header, "little"))
+    if not header.startswith(_FRAME_MARK):
+        # Something else wrote to the helper's output: never unpickle what is not a frame.
+        raise ParseHelperError("the parsing helper's output is corrupt (not a frame)")
+    body = stream.read(int.from_bytes(header[len(_FRAME_MARK) :], "little"))
     message: tuple[str, Any] = pickle.loads(body)
     return message
 
@@ -143,7 +148,7 @@ def _helper_failed(process: subprocess.Popen[bytes], errors: IO[bytes]) -> Parse
 # ------------------------------------------------------------- helper side
 def _send(stream: IO[bytes], message: tuple[str, Any]) -> None:
     body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(len(body).to_bytes(_LENGTH_BYTES, "little"))
+    stream.write(_FRAME_MARK + len(body).to_bytes(_HEADER_BYTES - len(_FRAME_MARK), "little"))
     stream.write(body)
     stream.flush()
 
@@ -158,7 +163,10 @@ def _helper_main(argv: Sequence[str]) -> int:
     # would only re-scan them, so it runs rarely here.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    stream = sys.stdout.buffer
+    # Frames go to the original stdout; anything else printed here goes to stderr.
+    stream = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
     records = read_file(Path(path), kind)
     chunks = parse_records(
         kind, records, source=source, chunk_size=int(chunk_size), prepare=prepare
