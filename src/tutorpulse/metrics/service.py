@@ -30,6 +30,7 @@ from tutorpulse.metrics.flags import (
 from tutorpulse.metrics.models import TierChange, TutorFlag, TutorPerformanceMetric
 
 ID_CHUNK = 900
+INACTIVITY_CHURN_DAYS = 15
 T = TypeVar("T")
 OVERALL_KEYS = (
     "rating_last30",
@@ -143,6 +144,7 @@ def _window_row(
         "overall": overall,
     }
     enough = details["enough_data"]
+    churned_on = _inactivity_churn_day(overall, as_of)
     return {
         "tutor_id": tutor_id,
         "calculation_date": as_of,
@@ -162,7 +164,22 @@ def _window_row(
         "response_time_avg_minutes": get("response_avg_minutes"),
         "performance_tier": tier,
         "details": details,
+        "sessions_due": due,
+        "first_rated": first,
+        "first_successes": get("first_success_count"),
+        "churned_on": churned_on,
+        "churn_reason": "inactivity" if churned_on is not None else None,
     }
+
+
+def _inactivity_churn_day(overall: Mapping[str, Any], as_of: date) -> date | None:
+    """The 15th day without a held session (from the last one, or from onboarding)."""
+    idle = overall.get("days_since_last_session")
+    if idle is None:
+        idle = overall.get("tenure_days")
+    if idle is None or int(idle) < INACTIVITY_CHURN_DAYS:
+        return None
+    return as_of - timedelta(days=int(idle) - INACTIVITY_CHURN_DAYS)
 
 
 def save_metrics(

@@ -47,6 +47,14 @@ class ChurnPrediction(TimestampMixin, Base):
             "tutor_id", "prediction_date", "score_source", name="uq_prediction_day_source"
         ),
         Index("ix_predictions_date_score", "prediction_date", "churn_score"),
+        # The dashboard's at-risk count: the day's high/critical rows without the JSON.
+        Index(
+            "ix_predictions_day_level",
+            "prediction_date",
+            "risk_level",
+            "score_source",
+            "tutor_id",
+        ),
     )
 
 
