@@ -88,6 +88,23 @@ def load(engine: Engine, data_dir: Path) -> float:
     return time.perf_counter() - started
 
 
+def database_mb(engine: Engine) -> float:
+    """Size of the database after import and pipeline: the file, or the schema's relations."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+            size = pages * connection.exec_driver_sql("PRAGMA page_size").scalar_one()
+        else:
+            size = connection.scalar(
+                text(
+                    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')"
+                )
+            )
+    return round(float(size or 0) / 2**20, 1)
+
+
 def last_day(engine: Engine) -> date:
     with make_session_factory(engine)() as db:
         latest = db.scalar(select(func.max(TutoringSession.scheduled_start)))
@@ -201,6 +218,7 @@ def main() -> int:
                     figures = measure(
                         engine, as_of=last_day(engine), incremental_samples=args.samples
                     )
+                    figures["database_mb"] = database_mb(engine)
                 run = {"scale": scale, "backend": name, "days": days}
                 run |= {"records": summary.counts, "generate_seconds": round(generated, 1)}
                 run |= {"import_seconds": round(imported, 1)} | figures
