@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, cast, func, or_, select
+from sqlalchemy import Text, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import ColumnElement
 
@@ -47,6 +47,7 @@ from tutorpulse.interventions.models import Alert, Intervention
 from tutorpulse.marketplace.models import Tutor, TutorEvent, TutoringSession
 from tutorpulse.metrics.data import day_end, day_start
 from tutorpulse.metrics.models import TutorFlag, TutorPerformanceMetric
+from tutorpulse.privacy.crypto import email_hmac
 from tutorpulse.risk.models import ChurnPrediction
 
 PERIOD_DAYS = 30
@@ -306,7 +307,13 @@ def _subject_filter(db: Session, subject: str) -> ColumnElement[bool]:
         return Tutor.subjects.op("@>")(func.jsonb_build_array(subject))
     # SQLite keeps JSON as text: match the quoted element, case-insensitively.
     needle = '"' + subject.replace('"', "").lower() + '"'
-    return func.lower(cast(Tutor.subjects, Tutor.name.type)).contains(needle)
+    return func.lower(cast(Tutor.subjects, Text)).contains(needle)
+
+
+def _tutor_names(db: Session) -> dict[str, str]:
+    """Every tutor's decrypted name: names are encrypted, so SQL can neither search nor sort
+    them. A few microseconds per tutor (AES-GCM), and only for a name search or sort."""
+    return {tutor_id: name for tutor_id, name in db.execute(select(Tutor.tutor_id, Tutor.name))}
 
 
 def list_tutors(
@@ -321,7 +328,12 @@ def list_tutors(
     page_size: int = 25,
     visible: set[str] | None = None,
 ) -> TutorPage:
-    """Active tutors of the latest day, filtered, searched, sorted and paginated in SQL."""
+    """Active tutors of the latest day, filtered, searched, sorted and paginated in SQL.
+
+    Except names, which are encrypted: a search matches a part of the name in Python (and a
+    whole email through its keyed hash, or a part of the id in SQL); a sort by name orders the
+    filtered rows in Python.
+    """
     page = max(1, page)
     page_size = max(1, min(MAX_PAGE_SIZE, page_size))
     day = latest_metric_day(db)
@@ -370,12 +382,14 @@ def list_tutors(
     if subject:
         conditions.append(_subject_filter(db, subject))
     if q and q.strip():
-        pattern = f"%{q.strip().lower()}%"
+        needle = q.strip().lower()
+        names = _tutor_names(db)
+        named = sorted(tid for tid, name in names.items() if needle in name.lower())
         conditions.append(
             or_(
-                func.lower(Tutor.name).like(pattern),
-                func.lower(Tutor.tutor_id).like(pattern),
-                func.lower(Tutor.email).like(pattern),
+                Tutor.tutor_id.in_(named),
+                func.lower(Tutor.tutor_id).like(f"%{needle}%"),
+                Tutor.email_hmac == email_hmac(needle),
             )
         )
     if conditions:
@@ -390,31 +404,30 @@ def list_tutors(
     orderings: dict[str, list[Any]] = {
         "-risk": [score.desc().nulls_last(), Tutor.tutor_id],
         "risk": [score.asc().nulls_last(), Tutor.tutor_id],
-        "name": [Tutor.name, Tutor.tutor_id],
-        "-name": [Tutor.name.desc(), Tutor.tutor_id],
         "rating": [metric.avg_rating.asc().nulls_last(), Tutor.tutor_id],
         "-rating": [metric.avg_rating.desc().nulls_last(), Tutor.tutor_id],
         "tier": [tier_rank, Tutor.tutor_id],
         "sessions": [metric.sessions_completed.desc(), Tutor.tutor_id],
     }
-    order = orderings.get(sort, orderings["-risk"])
-    query = (
-        base.with_only_columns(
-            Tutor.tutor_id,
-            Tutor.name,
-            Tutor.subjects,
-            metric.performance_tier,
-            score,
-            level,
-            source,
-            metric.avg_rating,
-            metric.sessions_completed,
-        )
-        .order_by(*order)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    found = db.execute(query).all()
+    by_name = sort in ("name", "-name")
+    order = [Tutor.tutor_id] if by_name else orderings.get(sort, orderings["-risk"])
+    query = base.with_only_columns(
+        Tutor.tutor_id,
+        Tutor.name,
+        Tutor.subjects,
+        metric.performance_tier,
+        score,
+        level,
+        source,
+        metric.avg_rating,
+        metric.sessions_completed,
+    ).order_by(*order)
+    if by_name:
+        found = list(db.execute(query).all())
+        found.sort(key=lambda row: (row[1].casefold(), row[0]), reverse=sort == "-name")
+        found = found[(page - 1) * page_size : page * page_size]
+    else:
+        found = list(db.execute(query.limit(page_size).offset((page - 1) * page_size)).all())
     open_flags = dict(
         db.execute(
             select(TutorFlag.tutor_id, func.count())

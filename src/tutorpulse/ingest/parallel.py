@@ -34,6 +34,7 @@ from tutorpulse.ingest import bulk
 from tutorpulse.ingest.parsing import ParsedChunk, parse_records
 from tutorpulse.ingest.readers import UnreadableFileError, read_file
 from tutorpulse.ingest.rows import TABLES
+from tutorpulse.privacy import crypto
 
 # Below this size, starting a helper (~0.5 s of imports) costs more than it saves.
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
@@ -79,11 +80,20 @@ def _parse_in_helper(
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
             _helper_command(kind, path, source, chunk_size, dialect),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=errors,
             env=_helper_environment(),
         )
+        # The helper encrypts PII and hashes emails while preparing rows: it must use this
+        # process's keys (which may come from settings other than the environment's). Through
+        # the pipe rather than the environment, so the keys never show in a process listing.
+        assert process.stdin is not None
+        try:
+            with process.stdin as keys:
+                keys.write(pickle.dumps(crypto.keyring().material(), pickle.HIGHEST_PROTOCOL))
+        except BrokenPipeError:
+            pass  # the helper died at start; reading its output reports why
         stream = process.stdout
         assert stream is not None
         finished = False
@@ -155,6 +165,7 @@ def _send(stream: IO[bytes], message: tuple[str, Any]) -> None:
 
 def _helper_main(argv: Sequence[str]) -> int:
     kind, path, source, chunk_size, dialect = argv
+    crypto.install(crypto.PiiKeyring(*pickle.loads(sys.stdin.buffer.read())))
     prepare = None
     if dialect != NO_DIALECT:
         # The same dialect as the importer's engine, built without connecting anywhere.

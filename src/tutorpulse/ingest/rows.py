@@ -24,6 +24,7 @@ from tutorpulse.marketplace.models import (
     TutorEvent,
     TutoringSession,
 )
+from tutorpulse.privacy.crypto import email_hmac
 
 TABLES: dict[str, Table] = {
     "tutors": table_of(Tutor),
@@ -74,6 +75,10 @@ MUTABLE_FIELDS: dict[str, frozenset[str]] = {
 
 # Columns that are bookkeeping, not content: never compared, never part of the hash.
 NON_CONTENT = frozenset({"source", "content_hash", "created_at", "updated_at"})
+# Columns derived from content with a key (the keyed email hash): compared, so that a changed
+# email updates its hash too, but never hashed — the content hash stays a function of the
+# plaintext record alone, whatever the keys.
+DERIVED = frozenset({"email_hmac"})
 
 
 def tutor_row(record: TutorIn) -> dict[str, Any]:
@@ -174,12 +179,16 @@ ROW_BUILDERS: dict[str, Any] = {
 def to_row(kind: str, record: WireRecord) -> dict[str, Any]:
     row: dict[str, Any] = ROW_BUILDERS[kind](record)
     # A row fresh from its builder holds content only: hashed as is, same as content_hash().
+    # The hash is of plaintext: the encrypted columns get a fresh nonce on every write, so
+    # only the plaintext tells an unchanged re-sent record from a changed one.
     row["content_hash"] = _digest(row)
+    if isinstance(record, TutorIn):
+        row["email_hmac"] = email_hmac(record.email)
     return row
 
 
 def content_hash(row: dict[str, Any]) -> str:
-    return _digest({k: v for k, v in row.items() if k not in NON_CONTENT})
+    return _digest({k: v for k, v in row.items() if k not in NON_CONTENT | DERIVED})
 
 
 def _digest(content: dict[str, Any]) -> str:

@@ -16,10 +16,11 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from tutorpulse.db.base import Base, TimestampMixin
 from tutorpulse.db.types import JSONType, UTCDateTime
+from tutorpulse.privacy.crypto import EncryptedInt, EncryptedText, email_hmac
 
 ID_LENGTH = 64
 
@@ -32,18 +33,28 @@ class IngestedMixin(TimestampMixin):
     content_hash: Mapped[str] = mapped_column(String(32), nullable=False)
 
 
+def _email_hmac_default(context: Any) -> str:
+    # Inserts that do not give the hash (ORM objects, Core inserts) get it from the email.
+    return email_hmac(str(context.get_current_parameters()["email"]))
+
+
 class Tutor(IngestedMixin, Base):
     __tablename__ = "tutors"
 
     tutor_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    # PII is encrypted at the application layer (privacy/crypto.py): SQL can neither compare
+    # nor sort these columns. Email equality goes through ``email_hmac``.
+    name: Mapped[str] = mapped_column(EncryptedText("tutors.name"), nullable=False)
+    email: Mapped[str] = mapped_column(EncryptedText("tutors.email"), nullable=False)
+    email_hmac: Mapped[str] = mapped_column(
+        String(64), nullable=False, index=True, default=_email_hmac_default
+    )
     onboarding_date: Mapped[date] = mapped_column(Date, nullable=False)
     subjects: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
     education_level: Mapped[str] = mapped_column(String(64), nullable=False)
     location: Mapped[str] = mapped_column(String(200), nullable=False)
     baseline_sessions_per_week: Mapped[float] = mapped_column(Float, nullable=False)
-    age: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    age: Mapped[int | None] = mapped_column(EncryptedInt("tutors.age"), nullable=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
     behavioral_archetype: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
@@ -53,13 +64,19 @@ class Tutor(IngestedMixin, Base):
         Index("ix_tutors_onboarding_date", "onboarding_date"),
     )
 
+    @validates("email")
+    def _keep_email_hmac(self, key: str, value: str) -> str:
+        # An email changed through the ORM keeps its search hash in step.
+        self.email_hmac = email_hmac(value)
+        return value
+
 
 class Student(IngestedMixin, Base):
     __tablename__ = "students"
 
     student_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    age: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(EncryptedText("students.name"), nullable=False)
+    age: Mapped[int] = mapped_column(EncryptedInt("students.age"), nullable=False)
     grade_level: Mapped[str] = mapped_column(String(32), nullable=False)
     subjects_interested: Mapped[list[str]] = mapped_column(JSONType, nullable=False)
 

@@ -47,9 +47,14 @@ class PiiKeyring:
                 raise ValueError(f"PII key {key_id!r} must be 32 bytes")
             if ":" in key_id:
                 raise ValueError(f"PII key id {key_id!r} must not contain ':'")
+        self._keys = dict(keys)
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.active_id = active_id
         self._hmac_key = hmac_key
+
+    def material(self) -> tuple[dict[str, bytes], str, bytes]:
+        """What rebuilds this keyring in a helper process (``PiiKeyring(*material)``)."""
+        return dict(self._keys), self.active_id, self._hmac_key
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PiiKeyring:
@@ -101,6 +106,13 @@ def configure(settings: Settings) -> PiiKeyring:
     with _lock:
         _configured = PiiKeyring.from_settings(settings)
         return _configured
+
+
+def install(ring: PiiKeyring) -> None:
+    """Use this keyring process-wide (a helper process given its parent's keys)."""
+    global _configured
+    with _lock:
+        _configured = ring
 
 
 def keyring() -> PiiKeyring:

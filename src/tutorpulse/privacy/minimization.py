@@ -27,33 +27,42 @@ from tutorpulse.marketplace.models import Student, StudentFeedback, TutoringSess
 from tutorpulse.privacy.pseudonyms import pseudonym
 
 COPPA_AGE = 13
+_SLICE = 5_000
 
 
 def minimize_under_13(db: Session, *, key: bytes) -> int:
     """Apply the table above; returns how many students were changed."""
     changed = 0
-    young = select(Student.student_id).where(Student.age < COPPA_AGE)
-    for student in db.scalars(select(Student).where(Student.age < COPPA_AGE)):
-        alias = pseudonym(student.student_id, key=key)
-        if student.name != alias:
-            student.name = alias
-            changed += 1
-    db.execute(
-        update(StudentFeedback)
-        .where(
-            StudentFeedback.student_id.in_(young), StudentFeedback.free_text_feedback.is_not(None)
+    # Ages are encrypted: SQL cannot compare them, so they are decrypted and compared here.
+    ages = db.execute(select(Student.student_id, Student.age)).all()
+    young = sorted(student_id for student_id, age in ages if age < COPPA_AGE)
+    if not young:
+        return 0
+    # In slices: a list parameter binds one value per id, and drivers cap bound parameters.
+    for start in range(0, len(young), _SLICE):
+        part = young[start : start + _SLICE]
+        for student in db.scalars(select(Student).where(Student.student_id.in_(part))):
+            alias = pseudonym(student.student_id, key=key)
+            if student.name != alias:
+                student.name = alias
+                changed += 1
+        db.execute(
+            update(StudentFeedback)
+            .where(
+                StudentFeedback.student_id.in_(part),
+                StudentFeedback.free_text_feedback.is_not(None),
+            )
+            .values(free_text_feedback=None),
+            execution_options={"synchronize_session": False},
         )
-        .values(free_text_feedback=None),
-        execution_options={"synchronize_session": False},
-    )
-    db.execute(
-        update(TutoringSession)
-        .where(
-            TutoringSession.student_id.in_(young),
-            TutoringSession.student_feedback_text.is_not(None),
+        db.execute(
+            update(TutoringSession)
+            .where(
+                TutoringSession.student_id.in_(part),
+                TutoringSession.student_feedback_text.is_not(None),
+            )
+            .values(student_feedback_text=None),
+            execution_options={"synchronize_session": False},
         )
-        .values(student_feedback_text=None),
-        execution_options={"synchronize_session": False},
-    )
     db.flush()
     return changed
