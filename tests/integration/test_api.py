@@ -56,10 +56,11 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_readiness_checks_redis_when_configured(db: Session, redis_url: str) -> None:
     with _client(db, redis_url=redis_url) as test_client:
         assert test_client.get("/readyz").json()["checks"]["redis"] == "ok"
+    # Redis only speeds up push and caching: without it the app is degraded, still ready.
     with _client(db, redis_url="redis://127.0.0.1:1/0") as test_client:
         response = test_client.get("/readyz")
-        assert response.status_code == 503
-        assert response.json()["checks"]["redis"].startswith("error")
+        assert response.status_code == 200
+        assert response.json()["checks"]["redis"].startswith("degraded: ConnectionError")
 
 
 def test_ingest_requires_the_token(client: TestClient) -> None:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tutorpulse import __version__
@@ -16,12 +23,15 @@ from tutorpulse.auth.middleware import SecurityHeadersMiddleware, ViewerFilterMi
 from tutorpulse.clock import Clock, SystemClock
 from tutorpulse.config import Settings
 from tutorpulse.dashboard import api as dashboard_api
+from tutorpulse.db.availability import database_unavailable, first_line
 from tutorpulse.db.engine import make_engine, make_session_factory
 from tutorpulse.ingest import api as ingest_api
 from tutorpulse.observability.api import install as install_observability
+from tutorpulse.realtime.live import Listener, LiveSignal, install_publisher
 from tutorpulse.risk import api as risk_api
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger("tutorpulse.api")
 
 
 def create_app(
@@ -43,6 +53,8 @@ def create_app(
     app.state.clock = clock or SystemClock()
     # Routers resolve the signed-in user through this seam (set by enforce_route_table).
     app.state.resolve_user = principal_user
+    install_live_updates(app, settings, session_factory)
+    app.add_exception_handler(DBAPIError, database_error)
 
     app.include_router(health.router)
     install_observability(app)
@@ -63,3 +75,56 @@ def create_app(
 
     ui.mount(app)
     return app
+
+
+def install_live_updates(
+    app: FastAPI, settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    """The live signal of this process's pages and websockets.
+
+    This process's own commits (UI actions, HTTP imports) wake its views directly; with Redis
+    configured they are also published, and a listener thread (started with the app) wakes
+    the views on other processes' commits: the pipeline worker's, other web workers'.
+    """
+    live = LiveSignal()
+    app.state.live = live
+    app.state.broker = None
+    if not settings.redis_url:
+        install_publisher(session_factory, local=live.notify)
+        return
+    from tutorpulse.realtime.broker import redis_broker
+
+    broker = redis_broker(settings.redis_url)
+    app.state.broker = broker
+    install_publisher(session_factory, broker=broker, local=live.notify)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(owner: Any) -> AsyncIterator[Any]:
+        listener = Listener(broker, live)
+        listener.start()
+        try:
+            async with inner(owner) as state:
+                yield state
+        finally:
+            listener.stop()
+
+    app.router.lifespan_context = lifespan
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """An unreachable database answers 503 with a clear message, not a traceback.
+
+    The request was not completed, so nothing it carried counts as accepted: the client
+    retries (ingestion is idempotent, so a retry after a lost answer stores nothing twice).
+    """
+    if not isinstance(exc, DBAPIError) or not database_unavailable(exc):
+        raise exc
+    log.warning(
+        "database unavailable: %s %s: %s", request.method, request.url.path, first_line(exc)
+    )
+    return JSONResponse(
+        {"detail": "database unavailable: the request was not completed; retry it later"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )

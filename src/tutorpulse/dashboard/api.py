@@ -62,6 +62,7 @@ from tutorpulse.errors import NotFoundError, TutorpulseError
 from tutorpulse.interventions import service as interventions
 from tutorpulse.interventions.models import Alert
 from tutorpulse.privacy.pseudonyms import pseudonym
+from tutorpulse.realtime.live import LiveSignal
 
 router = APIRouter(tags=["dashboard"])
 public_router = APIRouter(tags=["feedback"])
@@ -73,7 +74,8 @@ Staff = Annotated[User, Depends(require(Permission.READ_INTERVENTIONS))]
 def get_cache(request: Request) -> ResultCache:
     cache: ResultCache | None = getattr(request.app.state, "dashboard_cache", None)
     if cache is None:
-        cache = ResultCache()
+        # With Redis, aggregates are shared by every web process (keyed by data version).
+        cache = ResultCache(shared=getattr(request.app.state, "broker", None))
         request.app.state.dashboard_cache = cache
     return cache
 
@@ -104,7 +106,10 @@ def get_kpis(
     period_days: Annotated[int, Query(ge=7, le=90)] = 30,
 ) -> KpiResponse:
     return cache.get_or_compute(
-        db, ("kpis", period_days), lambda: service.kpis(db, period_days=period_days)
+        db,
+        ("kpis", period_days),
+        lambda: service.kpis(db, period_days=period_days),
+        model=KpiResponse,
     )
 
 
@@ -137,6 +142,7 @@ def get_tutors(
             page=page,
             page_size=page_size,
         ),
+        model=TutorPage,
     )
 
 
@@ -318,6 +324,7 @@ def get_alerts(
         lambda: service.list_alerts(
             db, now=now, severity=severity, status=status_, page=page, page_size=page_size
         ),
+        model=AlertPage,
     )
 
 
@@ -408,7 +415,10 @@ def get_analytics(
             f"unknown table {name!r}; one of {', '.join(sorted(analytics.TABLES))}",
         )
     table = cache.get_or_compute(
-        db, ("analytics", name), lambda: analytics.analytics_table(db, name=name)
+        db,
+        ("analytics", name),
+        lambda: analytics.analytics_table(db, name=name),
+        model=analytics.AnalyticsTable,
     )
     if format == "csv":
         return Response(
@@ -487,7 +497,8 @@ async def updates_socket(websocket: WebSocket) -> None:
 
     The first message carries the current latest id (``since`` omitted); later messages the
     events committed since. The database is polled each second: it is the source of truth,
-    so every worker process sees the same feed without a broker.
+    so every worker process sees the same feed without a broker. With Redis configured, a
+    "re-read now" message wakes the loop at once instead of at the next poll.
     """
     user = await run_in_threadpool(resolve_user, websocket)
     if user is None or not is_staff(user):
@@ -496,13 +507,17 @@ async def updates_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     factory: sessionmaker[Session] = websocket.app.state.session_factory
     since = int(websocket.query_params.get("since", "-1") or -1)
+    live: LiveSignal | None = getattr(websocket.app.state, "live", None)
     try:
         while True:
             result = await run_in_threadpool(_poll, factory, since)
             if result.events or since < 0:
                 await websocket.send_json(result.model_dump(mode="json"))
             since = result.latest_id
-            await asyncio.sleep(UPDATE_POLL_SECONDS)
+            if live is None:
+                await asyncio.sleep(UPDATE_POLL_SECONDS)
+            else:
+                await live.wait(newer_than=since, timeout=UPDATE_POLL_SECONDS)
     except WebSocketDisconnect:
         return
 

@@ -46,13 +46,16 @@ def import_command(
     """Load DESIGN.md §3 files (JSON Lines or CSV); print accepted / rejected counts per kind."""
     from tutorpulse.cli import load_settings, require_migrated
     from tutorpulse.db.engine import make_engine, make_session_factory
+    from tutorpulse.realtime.live import publish_commits
 
     console = Console(stderr=True)
     settings = load_settings()
     plan = plan_directory(directory, source=source)
     engine = make_engine(settings.effective_database_url)
     require_migrated(engine)
-    session = make_session_factory(engine)()
+    factory = make_session_factory(engine)
+    publish_commits(settings, factory)  # each committed chunk: "re-read now" (Redis)
+    session = factory()
     started = time.perf_counter()
     with _progress(console, quiet) as progress:
         task = progress.add_task("importing", total=plan.total_bytes, rate="")

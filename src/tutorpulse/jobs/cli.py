@@ -29,9 +29,11 @@ def run_pipeline_worker(settings: Settings, stop: threading.Event) -> None:
     from tutorpulse.db.engine import make_engine, make_session_factory
     from tutorpulse.jobs.locks import scheduler_lock
     from tutorpulse.jobs.scheduler import LatestDataClock, PipelineWorker
+    from tutorpulse.realtime.live import publish_commits
 
     engine = make_engine(settings.effective_database_url)
     factory = make_session_factory(engine)
+    publish_commits(settings, factory)  # "re-read now" to the web processes (Redis)
     clock: Clock = SystemClock()
     if settings.pipeline_clock == "data":
         clock = LatestDataClock(factory, fallback=clock)

@@ -12,6 +12,7 @@ clock in the demo, a fixed clock in tests.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -19,9 +20,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tutorpulse.clock import Clock
+from tutorpulse.db.availability import database_unavailable, first_line
 from tutorpulse.events import service as events
 from tutorpulse.interventions.service import check_slas
 from tutorpulse.jobs.locks import SchedulerLock
@@ -29,6 +32,8 @@ from tutorpulse.pipeline.service import process_dirty, run_pipeline
 
 log = logging.getLogger("tutorpulse.jobs")
 JobFunction = Callable[[Session, datetime], Any]
+# Pauses between attempts when the database is unreachable: 0.5 s doubling, ~30 s in all.
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 @dataclass
@@ -93,6 +98,9 @@ class PipelineWorker:
     jobs: list[Job] = field(default_factory=default_jobs)
     poll_seconds: float = 2.0
     stop: threading.Event = field(default_factory=threading.Event)
+    retry_delays: tuple[float, ...] = RETRY_DELAYS
+    # How to pause between retries (tests pass a function that brings the database back).
+    pause: Callable[[float], object] | None = None
 
     def run_once(self) -> dict[str, Any]:
         """One iteration: a dirty batch, then any due job. Returns what was done."""
@@ -112,7 +120,13 @@ class PipelineWorker:
         log.info("pipeline worker started")
         try:
             while not self.stop.is_set():
-                done = self.run_once()
+                try:
+                    done = self.run_once()
+                except DBAPIError as exc:  # e.g. the data clock could not read the database
+                    if not database_unavailable(exc):
+                        raise
+                    log.warning("database unavailable (%s); waiting", first_line(exc))
+                    done = {}
                 busy = bool(done.get("dirty"))
                 self.stop.wait(0 if busy else self.poll_seconds)
         finally:
@@ -120,8 +134,35 @@ class PipelineWorker:
             log.info("pipeline worker stopped")
 
     def _in_transaction(self, name: str, run: JobFunction, now: datetime) -> Any:
-        """Each job commits on success and rolls back on failure; a failure is logged, the
-        worker carries on (the next run retries)."""
+        """Run a job in its own transaction, retrying with exponential backoff while the
+        database is unreachable; after the last attempt, give up with a clear message (the
+        dirty marks stay queued, so the next iteration picks the work up again)."""
+        for attempt, delay in enumerate((*self.retry_delays, None), start=1):
+            try:
+                return self._attempt(name, run, now)
+            except DBAPIError as exc:
+                if delay is None or self.stop.is_set():
+                    log.error(
+                        "job %s gave up after %d attempts: database unavailable (%s); "
+                        "the next run retries",
+                        name,
+                        attempt,
+                        first_line(exc),
+                    )
+                    return None
+                log.warning(
+                    "job %s: database unavailable (%s); retry %d in %.1f s",
+                    name,
+                    first_line(exc),
+                    attempt,
+                    delay,
+                )
+                (self.pause or self.stop.wait)(delay)
+        return None
+
+    def _attempt(self, name: str, run: JobFunction, now: datetime) -> Any:
+        """Commits on success, rolls back on failure. An unreachable database is raised (to
+        be retried); any other failure is logged and the worker carries on."""
         with self.session_factory() as db:
             try:
                 result = run(db, now)
@@ -134,10 +175,18 @@ class PipelineWorker:
                     )
                 db.commit()
                 return result
-            except Exception:
-                db.rollback()
+            except Exception as exc:
+                _rollback_quietly(db)
+                if database_unavailable(exc):
+                    raise
                 log.exception("job %s failed", name)
                 return None
+
+
+def _rollback_quietly(db: Session) -> None:
+    # The connection may be gone: then the server has rolled the transaction back already.
+    with contextlib.suppress(DBAPIError):
+        db.rollback()
 
 
 class LatestDataClock:

@@ -27,6 +27,7 @@ from tutorpulse.auth.models import User
 from tutorpulse.clock import Clock
 from tutorpulse.config import Settings
 from tutorpulse.dashboard.access import STAFF, Permission, has_permission
+from tutorpulse.realtime.live import LiveSignal
 
 SCOPE_KEY = "tutorpulse.app"
 TZ_COOKIE = "tp_tz"
@@ -56,6 +57,8 @@ class PageContext:
     clock: Clock
     tz: tzinfo
     path: str
+    # The process's live signal (tutorpulse.realtime): newest data version announced.
+    live: LiveSignal | None = None
 
     @contextmanager
     def db(self) -> Iterator[Session]:
@@ -143,6 +146,7 @@ def page_context(request: Request, permission: Permission) -> PageContext | Resp
         clock=state.clock,
         tz=viewer_tz(request),
         path=request.url.path,
+        live=getattr(state, "live", None),
     )
 
 

@@ -3,7 +3,9 @@ assignment, "my interventions" with SLA countdowns, and the 30-day churn trend.
 
 Live: a timer asks the database for the newest outbox id every two seconds (the DB is the
 source of truth); when it moved, the sections re-read their data and NiceGUI pushes the new
-content over its websocket. No page reload.
+content over its websocket. No page reload. Between two polls, a quicker timer looks at the
+process's live signal (no query): a commit announced by this process or, with Redis, by the
+pipeline worker or another web process wakes the page at once.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from tutorpulse.interventions import service as interventions
 from tutorpulse.ui.context import PageContext, duration, empty_state, frame, page_context, percent
 
 LIVE_POLL_SECONDS = 2.0
+LIVE_TICK_SECONDS = 0.25
+TICKS_PER_POLL = round(LIVE_POLL_SECONDS / LIVE_TICK_SECONDS)
 ALERTS_SHOWN = 10
 OUTCOMES = {
     "improved": "Improved",
@@ -61,6 +65,7 @@ class HomePage:
     def __init__(self, ctx: PageContext) -> None:
         self.ctx = ctx
         self.version = -1
+        self.ticks = 0
         self.busy = False
         self.chart: Any = None
         self.status = ui.label()
@@ -103,6 +108,16 @@ class HomePage:
         latest = await run.io_bound(self._latest)
         if latest != self.version:
             await self.refresh()
+
+    async def tick(self) -> None:
+        """Refresh at once when the live signal announces a newer version; else poll the
+        database every ``TICKS_PER_POLL`` ticks (a lost signal only delays)."""
+        self.ticks += 1
+        live = self.ctx.live
+        if live is not None and self.version >= 0 and live.version > self.version:
+            await self.refresh()
+        elif self.ticks % TICKS_PER_POLL == 0:
+            await self.poll()
 
     def _latest(self) -> int:
         with self.ctx.db() as db:
@@ -334,6 +349,6 @@ def register() -> None:
             with ui.card().classes("tp-card w-full"):
                 page.trend_card()
         ui.timer(0.05, page.refresh, once=True)
-        ui.timer(LIVE_POLL_SECONDS, page.poll)
+        ui.timer(LIVE_TICK_SECONDS, page.tick)
         ui.timer(60, page.refresh)
         return None
