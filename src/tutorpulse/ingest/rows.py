@@ -41,6 +41,7 @@ MUTABLE_FIELDS: dict[str, frozenset[str]] = {
         {
             "name",
             "email",
+            "email_hmac",  # follows the email
             "subjects",
             "education_level",
             "location",
