@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tutorpulse.dashboard import analytics
 from tutorpulse.events.models import OutboxMessage
 from tutorpulse.interventions.models import Alert, Intervention, Notification
+from tutorpulse.marketplace.models import Tutor
 
 from .test_dashboard_data import (
     AS_OF,
@@ -69,6 +70,10 @@ def test_tutor_list_filters_searches_sorts_and_pages(client: TestClient, market:
     ]
     assert [r["name"] for r in paged["items"]] == names[3:6]
     assert paged["total"] == 8
+    # Names are encrypted at rest: sorted (and searched) after decryption, not in SQL.
+    assert names == sorted(names, key=str.casefold)
+    backwards = client.get("/api/v1/tutors?sort=-name", headers=headers).json()["items"]
+    assert [r["name"] for r in backwards] == sorted(names, key=str.casefold, reverse=True)
 
     critical = client.get("/api/v1/tutors?risk_level=critical", headers=headers).json()
     assert [r["tutor_id"] for r in critical["items"]] == [CRITICAL_TUTOR]
@@ -76,6 +81,11 @@ def test_tutor_list_filters_searches_sorts_and_pages(client: TestClient, market:
     one = page["items"][3]
     found = client.get(f"/api/v1/tutors?q={one['name'].split()[0]}", headers=headers).json()
     assert one["tutor_id"] in {r["tutor_id"] for r in found["items"]}
+    assert all(one["name"].split()[0].lower() in r["name"].lower() for r in found["items"])
+    # A whole email finds its tutor through the keyed hash, in any case.
+    email = market.db.get(Tutor, one["tutor_id"]).email  # type: ignore[union-attr]
+    by_email = client.get("/api/v1/tutors", params={"q": email.upper()}, headers=headers).json()
+    assert [r["tutor_id"] for r in by_email["items"]] == [one["tutor_id"]]
     subject = one["subjects"][0]
     by_subject = client.get(f"/api/v1/tutors?subject={subject}", headers=headers).json()
     assert by_subject["total"] >= 1
