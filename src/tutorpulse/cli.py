@@ -104,6 +104,15 @@ def restore(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Uvicorn worker processes. Several suit the API; serve the UI (NiceGUI) from "
+            "single-worker instances behind sticky sessions (docs/deploy.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the web app (API and UI)."""
     import uvicorn
@@ -113,9 +122,24 @@ def serve(
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     require_migrated(engine)
-    application = create_app(settings, session_factory=make_session_factory(engine))
     bind_host, bind_port = host or settings.host, port or settings.port
-    console.print(f"tutorpulse listening on http://{bind_host}:{bind_port}  (API docs: /docs)")
+    console.print(
+        f"tutorpulse listening on http://{bind_host}:{bind_port}  (API docs: /docs, "
+        f"{workers} worker{'s' if workers > 1 else ''})"
+    )
+    if workers > 1:
+        # Each worker process builds its own app from the environment (import string).
+        engine.dispose()
+        uvicorn.run(
+            "tutorpulse.api.app:create_app_from_env",
+            factory=True,
+            host=bind_host,
+            port=bind_port,
+            workers=workers,
+            log_level="info",
+        )
+        return
+    application = create_app(settings, session_factory=make_session_factory(engine))
     uvicorn.run(application, host=bind_host, port=bind_port, log_level="info")
 
 

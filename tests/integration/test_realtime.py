@@ -28,7 +28,7 @@ from tutorpulse.dashboard.cache import ResultCache
 from tutorpulse.dashboard.schemas import KpiResponse
 from tutorpulse.events import service as events
 from tutorpulse.events.models import OutboxMessage
-from tutorpulse.realtime.broker import MemoryBroker, RedisBroker
+from tutorpulse.realtime.broker import MemoryBroker, RedisBroker, namespace_for
 from tutorpulse.realtime.live import Listener, LiveSignal, install_publisher
 
 from .test_dashboard_data import NOW, SECRET, Market, as_user, market, sign_in
@@ -113,7 +113,7 @@ from tutorpulse.events import service as events
 from tutorpulse.clock import SystemClock
 from tutorpulse.realtime.live import publish_commits
 
-settings = Settings(env="test", redis_url=sys.argv[2])
+settings = Settings(env="test", database_url=sys.argv[1], redis_url=sys.argv[2])
 factory = make_session_factory(make_engine(sys.argv[1]))
 publish_commits(settings, factory)
 with factory() as db:
@@ -128,12 +128,12 @@ def test_a_commit_in_one_process_wakes_a_subscriber_in_another(
     redis_url: str, sqlite_engine: Any
 ) -> None:
     signal = RecordingSignal()
-    subscriber = RedisBroker(redis_url)
+    subscriber = RedisBroker(redis_url, namespace=namespace_for(str(sqlite_engine.url)))
     listener = Listener(subscriber, signal)
     listener.start()
     client = redis.Redis.from_url(redis_url)
     try:
-        assert _wait_until(lambda: _subscribers(client) > 0), "subscription never started"
+        assert _wait_until(lambda: _subscribers(client, subscriber.channel) > 0), "no subscription"
         published = subprocess.run(
             [sys.executable, "-c", PUBLISHER, str(sqlite_engine.url), redis_url],
             capture_output=True,
@@ -149,9 +149,9 @@ def test_a_commit_in_one_process_wakes_a_subscriber_in_another(
         client.close()
 
 
-def _subscribers(client: redis.Redis) -> int:
-    counts = dict(client.pubsub_numsub("tutorpulse:data-version"))
-    return int(counts.get(b"tutorpulse:data-version", 0))
+def _subscribers(client: redis.Redis, channel: str) -> int:
+    counts = dict(client.pubsub_numsub(channel))
+    return int(counts.get(channel.encode(), 0))
 
 
 class RecordingSignal(LiveSignal):

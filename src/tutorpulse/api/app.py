@@ -77,6 +77,14 @@ def create_app(
     return app
 
 
+def create_app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory`` (``tutorpulse serve --workers N``): each worker
+    process reads the settings from the environment and opens its own connection pool."""
+    settings = Settings()
+    engine = make_engine(settings.effective_database_url)
+    return create_app(settings, session_factory=make_session_factory(engine))
+
+
 def install_live_updates(
     app: FastAPI, settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
@@ -94,7 +102,7 @@ def install_live_updates(
         return
     from tutorpulse.realtime.broker import redis_broker
 
-    broker = redis_broker(settings.redis_url)
+    broker = redis_broker(settings.redis_url, database_url=settings.effective_database_url)
     app.state.broker = broker
     install_publisher(session_factory, broker=broker, local=live.notify)
     inner = app.router.lifespan_context

@@ -51,7 +51,8 @@ def system_checks(db: Session, settings: Settings) -> dict[str, str]:
     if settings.redis_url:
         from tutorpulse.realtime.broker import redis_broker
 
-        checks["redis"] = redis_broker(settings.redis_url).status()
+        broker = redis_broker(settings.redis_url, database_url=settings.effective_database_url)
+        checks["redis"] = broker.status()
     return checks
 
 

@@ -9,6 +9,7 @@ and pipeline commits never wait on a dead Redis one connect timeout at a time.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 import time
@@ -102,14 +103,21 @@ class RateLimitedWarning:
         log.warning(message + " (%d similar warnings suppressed)", *args, suppressed)
 
 
+def namespace_for(database_url: str) -> str:
+    """Keys and channel of one deployment: several databases may share one Redis (tests,
+    staging beside production) without reading each other's cached figures."""
+    return hashlib.sha256(database_url.encode()).hexdigest()[:12]
+
+
 class RedisBroker:
-    def __init__(self, url: str, *, channel: str = CHANNEL, prefix: str = CACHE_PREFIX) -> None:
+    def __init__(self, url: str, *, namespace: str = "") -> None:
         import redis
 
         self._redis = redis
         self._url = url
-        self._channel = channel
-        self._prefix = prefix
+        scope = f"{namespace}:" if namespace else ""
+        self.channel = CHANNEL + (f":{namespace}" if namespace else "")
+        self.prefix = CACHE_PREFIX + scope
         # Short timeouts: Redis is an accelerator; waiting long for it is worse than missing it.
         self._client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
         self._paused_until = 0.0
@@ -127,7 +135,7 @@ class RedisBroker:
         if not self._available():
             return
         try:
-            self._client.publish(self._channel, str(version))
+            self._client.publish(self.channel, str(version))
         except self._redis.RedisError as exc:
             self._failed("publish", exc)
 
@@ -135,7 +143,7 @@ class RedisBroker:
         if not self._available():
             return None
         try:
-            value = self._client.get(self._prefix + key)
+            value = self._client.get(self.prefix + key)
         except self._redis.RedisError as exc:
             self._failed("cache read", exc)
             return None
@@ -145,7 +153,7 @@ class RedisBroker:
         if not self._available():
             return
         try:
-            self._client.set(self._prefix + key, value, ex=ttl_seconds)
+            self._client.set(self.prefix + key, value, ex=ttl_seconds)
         except self._redis.RedisError as exc:
             self._failed("cache write", exc)
 
@@ -162,7 +170,7 @@ class RedisBroker:
         while not stop.is_set():
             pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.subscribe(self._channel)
+                pubsub.subscribe(self.channel)
                 delay = 0.25
                 while not stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
@@ -190,14 +198,15 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-_brokers: dict[str, RedisBroker] = {}
+_brokers: dict[tuple[str, str], RedisBroker] = {}
 _brokers_lock = threading.Lock()
 
 
-def redis_broker(url: str) -> RedisBroker:
-    """One broker (one connection pool) per Redis URL and process."""
+def redis_broker(url: str, *, database_url: str = "") -> RedisBroker:
+    """One broker (one connection pool) per Redis URL, database and process."""
+    namespace = namespace_for(database_url) if database_url else ""
     with _brokers_lock:
-        broker = _brokers.get(url)
+        broker = _brokers.get((url, namespace))
         if broker is None:
-            broker = _brokers[url] = RedisBroker(url)
+            broker = _brokers[(url, namespace)] = RedisBroker(url, namespace=namespace)
         return broker

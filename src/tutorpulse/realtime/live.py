@@ -129,6 +129,6 @@ def publish_commits(settings: Any, factory: sessionmaker[Session]) -> Broker | N
         return None
     from tutorpulse.realtime.broker import redis_broker
 
-    broker = redis_broker(settings.redis_url)
+    broker = redis_broker(settings.redis_url, database_url=settings.effective_database_url)
     install_publisher(factory, broker=broker)
     return broker
