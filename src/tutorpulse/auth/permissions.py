@@ -43,6 +43,7 @@ class Permission(StrEnum):
     MANAGE_TOKENS = "tokens.manage"
     READ_AUDIT = "audit.read"
     READ_OWN_AUDIT = "audit.read_own"
+    MANAGE_MODELS = "models.manage"
 
 
 _EVERYONE = {Permission.VIEW_SELF}
@@ -64,6 +65,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         _EVERYONE
         | _STAFF_COMMON
         | {Permission.OVERRIDE_PREDICTIONS, Permission.ASSIGN_INTERVENTIONS}
+        | {Permission.MANAGE_MODELS}
         | {Permission.READ_STUDENT_FEEDBACK}
     ),
     Role.PEOPLE_OPS: frozenset(_EVERYONE | _STAFF_COMMON | {Permission.READ_STUDENT_FEEDBACK}),
@@ -218,6 +220,16 @@ ROUTES: tuple[RouteRule, ...] = (
     _api("GET", "/tutors/{tutor_id}", P, Permission.READ_TUTOR_PROFILE, owner=OWN_TUTOR),
     _api("GET", "/tutors/{tutor_id}/predictions", P, Permission.READ_PREDICTIONS),
     _api("POST", "/tutors/{tutor_id}/override", P, Permission.OVERRIDE_PREDICTIONS),
+    # Model registry (issue 6): versions with their test metrics; rollback of the champion.
+    _api("GET", "/models", P, Permission.READ_ANALYTICS),
+    _api("POST", "/models/rollback", P, Permission.MANAGE_MODELS),
+    _api(
+        "POST",
+        "/tutors/{tutor_id}/overrides/{override_id}/revoke",
+        P,
+        Permission.OVERRIDE_PREDICTIONS,
+    ),
+    _api("GET", "/overrides/report", P, Permission.READ_ANALYTICS),
     _api("GET", "/tutors/{tutor_id}/feedback", P, Permission.READ_TUTOR_FEEDBACK, owner=OWN_TUTOR),
     _api(
         "GET",

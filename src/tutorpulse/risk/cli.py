@@ -16,6 +16,7 @@ from rich.table import Table
 from tutorpulse.errors import TutorpulseError
 
 model_app = typer.Typer(help="The churn model registry.", no_args_is_help=True)
+overrides_app = typer.Typer(help="Ops managers' risk-level overrides.", no_args_is_help=True)
 console = Console(stderr=True)
 DATE_FORMATS = ["%Y-%m-%d"]
 
@@ -213,7 +214,44 @@ def rollback_command(
         console.print(f"rolled back: {row.version} is now the champion")
 
 
+@overrides_app.command("report")
+def override_report_command(
+    month: Annotated[str, typer.Option("--month", help="Month of the overrides, YYYY-MM.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write one row per override (CSV) here.")
+    ] = None,
+) -> None:
+    """Overrides made in a month: the override's level and the model's vs what happened."""
+    from tutorpulse.clock import SystemClock
+    from tutorpulse.risk.overrides import REPORT_COLUMNS, override_report, parse_month
+
+    first = parse_month(month)
+    _, db = _session()
+    with db:
+        report = override_report(db, month=first, now=SystemClock().now())
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(REPORT_COLUMNS))
+            writer.writeheader()
+            for row in report["rows"]:
+                writer.writerow({k: "" if row[k] is None else row[k] for k in REPORT_COLUMNS})
+    table = Table(title=f"risk overrides {report['month']}")
+    for column in ("overrides", "override right", "model right", "outcomes up to"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(report["overrides"]),
+        _fmt(report["override_accuracy"]),
+        _fmt(report["model_accuracy"]),
+        report["outcomes_observed_until"] + ("" if report["complete"] else " (incomplete)"),
+    )
+    Console().print(table if report["overrides"] else f"no overrides in {report['month']}")
+    if out is not None:
+        console.print(f"wrote {len(report['rows']):,} rows to {out}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
     app.command("predict")(predict_command)
     app.add_typer(model_app, name="model")
+    app.add_typer(overrides_app, name="overrides")

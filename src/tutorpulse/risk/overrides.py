@@ -10,17 +10,22 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tutorpulse.errors import NotFoundError, TutorpulseError
 from tutorpulse.marketplace.models import Tutor
-from tutorpulse.metrics.data import day_start
+from tutorpulse.metrics.data import day_end, day_start, load_market_range
+from tutorpulse.risk.labels import churn_spells
 from tutorpulse.risk.models import ChurnPrediction, RiskOverride
 
 LEVELS = ("Low", "Medium", "High", "Critical")
+MAX_REASON = 2000
 MAX_DAYS = 180
 ELEVATED = ("High", "Critical")
+OUTCOME_DAYS = 30  # an override is judged on churn within 30 days of it
+HISTORY_DAYS = 60
 
 
 class AuditHook(Protocol):
@@ -112,6 +117,50 @@ def create_override(
     return item
 
 
+def revoke_override(
+    db: Session,
+    *,
+    tutor_id: str,
+    override_id: int,
+    reason: str,
+    actor: Any,
+    now: datetime,
+    audit: AuditHook | None = None,
+) -> RiskOverride:
+    """End an active override now; the reason goes to the audit log with who revoked it.
+
+    The row is kept (``revoked_at`` set): the monthly report still counts it.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise TutorpulseError("revoking an override needs a reason")
+    if len(reason) > MAX_REASON:
+        raise TutorpulseError(f"reason must be at most {MAX_REASON} characters")
+    item = db.get(RiskOverride, override_id)
+    if item is None or item.tutor_id != tutor_id:
+        raise NotFoundError(f"override of tutor {tutor_id!r}", override_id)
+    if item.revoked_at is not None:
+        raise TutorpulseError(
+            f"override {override_id} was already revoked at {item.revoked_at.isoformat()}"
+        )
+    if item.expires_at <= now:
+        raise TutorpulseError(
+            f"override {override_id} already expired at {item.expires_at.isoformat()}"
+        )
+    item.revoked_at = now
+    db.flush()
+    (audit or default_audit())(
+        db,
+        actor=actor,
+        action="prediction.override_revoke",
+        target_type="tutor",
+        target_id=tutor_id,
+        details={"override_id": item.id, "risk_level": item.risk_level, "reason": reason},
+        now=now,
+    )
+    return item
+
+
 def active_override(db: Session, *, tutor_id: str, now: datetime) -> RiskOverride | None:
     return db.scalar(
         select(RiskOverride)
@@ -189,6 +238,7 @@ def override_view(item: RiskOverride) -> dict[str, Any]:
         "model_score_at_override": item.model_score,
         "model_risk_level_at_override": item.model_risk_level,
         "model_version": item.model_version,
+        "revoked_at": item.revoked_at.isoformat() if item.revoked_at else None,
     }
 
 
@@ -202,20 +252,18 @@ def monthly_override_report(
     """
     first = month.replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
-    items = db.scalars(
-        select(RiskOverride).where(
-            RiskOverride.starts_at >= day_start(first),
-            RiskOverride.starts_at < day_start(following),
-        )
-    ).all()
+    items = _month_overrides(db, first=first, following=following)
     rows = []
     for item in items:
         start = item.starts_at.date()
         churn = churned.get(item.tutor_id)
-        outcome = churn is not None and start < churn <= start + timedelta(days=30)
+        outcome = churn is not None and start < churn <= start + timedelta(days=OUTCOME_DAYS)
         rows.append(
             {
+                "override_id": item.id,
                 "tutor_id": item.tutor_id,
+                "starts_at": item.starts_at.isoformat(),
+                "revoked": item.revoked_at is not None,
                 "override_level": item.risk_level,
                 "model_level": item.model_risk_level,
                 "churned_within_30d": outcome,
@@ -233,6 +281,83 @@ def monthly_override_report(
         "model_accuracy": _share([bool(r["model_right"]) for r in judged]),
         "rows": rows,
     }
+
+
+def _month_overrides(db: Session, *, first: date, following: date) -> list[RiskOverride]:
+    return list(
+        db.scalars(
+            select(RiskOverride)
+            .where(
+                RiskOverride.starts_at >= day_start(first),
+                RiskOverride.starts_at < day_start(following),
+            )
+            .order_by(RiskOverride.starts_at, RiskOverride.id)
+        )
+    )
+
+
+def parse_month(text: str) -> date:
+    """``YYYY-MM`` -> its first day; a clear message otherwise."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m").date()
+    except ValueError:
+        raise TutorpulseError(f"month must look like 2026-10 (YYYY-MM), not {text!r}") from None
+
+
+def override_report(db: Session, *, month: date, now: datetime) -> dict[str, Any]:
+    """The monthly report with outcomes read from the database (DESIGN.md §5 churn dates).
+
+    Outcomes need 30 days after each override; until then the report says up to which day
+    they were observed (a tutor not churned by then counts as not churned, so far).
+    """
+    first = month.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    if first > now.date():
+        raise TutorpulseError(f"month {first:%Y-%m} has not started yet")
+    items = _month_overrides(db, first=first, following=following)
+    tutor_ids = sorted({item.tutor_id for item in items})
+    observed_until = min(following + timedelta(days=OUTCOME_DAYS - 1), now.date())
+    churned: dict[str, date] = {}
+    if tutor_ids:
+        # Inactivity is counted from the last held session: read enough history before.
+        observed_from = first - timedelta(days=HISTORY_DAYS)
+        data = load_market_range(
+            db,
+            start=day_start(observed_from),
+            end=day_end(observed_until),
+            tutor_ids=tutor_ids,
+        )
+        spells = churn_spells(data, observed_from=observed_from, observed_until=observed_until)
+        # Per tutor, the first churn after their first override of the month.
+        earliest: dict[str, date] = {}
+        for item in items:
+            day = item.starts_at.date()
+            earliest[item.tutor_id] = min(earliest.get(item.tutor_id, day), day)
+        for tutor_id, churn_date in zip(spells["tutor_id"], spells["churn_date"], strict=True):
+            if churn_date is None or pd.isna(churn_date):
+                continue
+            churn = pd.Timestamp(churn_date).date()
+            tutor = str(tutor_id)
+            after_override = tutor in earliest and churn > earliest[tutor]
+            if after_override and (tutor not in churned or churn < churned[tutor]):
+                churned[tutor] = churn
+    report = monthly_override_report(db, month=first, churned=churned)
+    report["outcomes_observed_until"] = observed_until.isoformat()
+    report["complete"] = observed_until >= following + timedelta(days=OUTCOME_DAYS - 1)
+    return report
+
+
+REPORT_COLUMNS = (
+    "override_id",
+    "tutor_id",
+    "starts_at",
+    "revoked",
+    "override_level",
+    "model_level",
+    "churned_within_30d",
+    "override_right",
+    "model_right",
+)
 
 
 def _share(values: list[bool]) -> float | None:

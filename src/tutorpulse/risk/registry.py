@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tutorpulse.errors import NotFoundError, TutorpulseError
@@ -193,11 +193,25 @@ def promote(db: Session, *, version: str, now: datetime) -> ModelVersion:
     return row
 
 
-def rollback(db: Session, *, now: datetime, version: str | None = None) -> ModelVersion:
-    """Back to ``version``, or to the latest former champion trained before the current one."""
+def rollback(
+    db: Session, *, now: datetime, version: str | None = None, actor: Any = None
+) -> ModelVersion:
+    """Back to ``version``, or to the latest former champion trained before the current one.
+
+    Audited as ``model.rollback`` (actor: the signed-in user, or the CLI operator).
+    """
     if version is not None:
-        return promote(db, version=version, now=now)
-    current = champion(db)
+        current = champion(db, kind=get_model(db, version=version).model_kind)
+        row = promote(db, version=version, now=now)
+    else:
+        current = champion(db)
+        row = _previous_champion(db, current=current)
+        _crown(db, row, now=now)
+    _audit(db, actor=actor, row=row, replaced=current, now=now)
+    return row
+
+
+def _previous_champion(db: Session, *, current: ModelVersion | None) -> ModelVersion:
     query = select(ModelVersion).where(
         ModelVersion.model_kind == CHURN_KIND,
         ModelVersion.status == RETIRED,
@@ -208,5 +222,73 @@ def rollback(db: Session, *, now: datetime, version: str | None = None) -> Model
     previous = db.scalar(query.order_by(ModelVersion.trained_at.desc(), ModelVersion.id.desc()))
     if previous is None:
         raise TutorpulseError("no earlier champion to roll back to")
-    _crown(db, previous, now=now)
     return previous
+
+
+def _audit(
+    db: Session, *, actor: Any, row: ModelVersion, replaced: ModelVersion | None, now: datetime
+) -> None:
+    from tutorpulse.auth import audit
+
+    audit.record(
+        db,
+        actor=actor if actor is not None else audit.MachineActor("cli"),
+        action="model.rollback",
+        target_type="model",
+        target_id=row.version,
+        details={"kind": row.model_kind, "replaced": replaced.version if replaced else None},
+        now=now,
+    )
+
+
+def headline_metrics(row: ModelVersion) -> dict[str, Any]:
+    """The figures a model list shows: 30-day test metrics of a churn model, AUC otherwise."""
+    metrics = row.metrics or {}
+    h30 = (metrics.get("horizons") or {}).get(str(COMPARISON_HORIZON))
+    if not isinstance(h30, dict):
+        return {"auc": metrics.get("auc")}
+    top = h30.get("precision_at_10pct") or {}
+    return {
+        "auc_30d": h30.get("auc"),
+        "precision_at_10pct_30d": top.get("precision"),
+        "recall_at_10pct_30d": top.get("recall"),
+        "brier_30d": h30.get("brier"),
+        "ece_30d": h30.get("ece"),
+        "test_rows_30d": h30.get("rows"),
+    }
+
+
+def model_view(row: ModelVersion) -> dict[str, Any]:
+    return {
+        "version": row.version,
+        "kind": row.model_kind,
+        "status": row.status,
+        "data_start": row.data_start.isoformat() if row.data_start else None,
+        "data_end": row.data_end.isoformat() if row.data_end else None,
+        "features": len(row.features or []),
+        "trained_at": row.trained_at.isoformat(),
+        "promoted_at": row.promoted_at.isoformat() if row.promoted_at else None,
+        "metrics": headline_metrics(row),
+    }
+
+
+def list_models_page(
+    db: Session, *, kind: str | None = None, page: int = 1, page_size: int = 50
+) -> dict[str, Any]:
+    """Newest first, one page; ``total`` counts every stored model of the kind."""
+    query = select(ModelVersion)
+    counter = select(func.count()).select_from(ModelVersion)
+    if kind is not None:
+        query = query.where(ModelVersion.model_kind == kind)
+        counter = counter.where(ModelVersion.model_kind == kind)
+    rows = db.scalars(
+        query.order_by(ModelVersion.trained_at.desc(), ModelVersion.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    return {
+        "items": [model_view(r) for r in rows],
+        "total": int(db.scalar(counter) or 0),
+        "page": page,
+        "page_size": page_size,
+    }
