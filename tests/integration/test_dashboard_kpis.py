@@ -21,7 +21,7 @@ from tutorpulse.pipeline.service import run_pipeline
 from tutorpulse.risk.models import ChurnPrediction
 
 from ..conftest import SAMPLE_DIR
-from .helpers import event, run_import, tutor, write_jsonl
+from .helpers import event, run_import, session, student, tutor, write_jsonl
 
 DAY = date(2025, 3, 30)  # the latest full pipeline day
 PREV = DAY - timedelta(days=30)  # the day a period earlier (a pipeline ran then too)
@@ -118,9 +118,10 @@ def test_each_kpi_and_its_change_vs_last_period(figures: Session) -> None:
     assert (kpis["active_tutors"].value, kpis["active_tutors"].previous) == (2, 3)
     assert kpis["active_tutors"].change == -1
 
-    # At risk: t2 (rules Critical, no model) and t3 (model Critical); t1's model says Low.
-    # A period ago: t1 (rules Critical).
-    assert (kpis["at_risk"].value, kpis["at_risk"].previous, kpis["at_risk"].change) == (2, 1, 1)
+    # At risk: active tutors whose preferred level is high or critical: t2 (rules Critical,
+    # no model). t1's model says Low (it wins over the rules' High); t3's model says
+    # Critical but t3 has churned (counted in the churn rate). A period ago: t1.
+    assert (kpis["at_risk"].value, kpis["at_risk"].previous, kpis["at_risk"].change) == (1, 1, 0)
 
     # First-session success: rated first sessions with 4+ stars, pooled over the day's rows:
     # (3 + 0 + 0) / (4 + 0 + 1) = 0.6; a period ago (2 + 1) / (2 + 2) = 0.75.
@@ -183,3 +184,75 @@ def test_pipeline_writes_the_kpi_columns_beside_its_details(db: Session) -> None
         rate = row.details["raw"]["first_session_success_rate"]
         expected = round(rate * sample["first_rated"]) if rate is not None else 0
         assert row.first_successes == expected, row.tutor_id
+
+
+# ------------------------------------------------------------------ churn by the pipeline
+CHURN_DAY = date(2025, 3, 30)  # a Sunday
+
+
+def _weekly_sessions(tutor_id: str, first_monday: date, weeks: int, per_week: int) -> list[Any]:
+    """``per_week`` held sessions a week (weekdays, two a day at most) from ``first_monday``."""
+    records = []
+    for week in range(weeks):
+        for n in range(per_week):
+            day = first_monday + timedelta(days=7 * week + n // 2)
+            hour = 14 + n % 2
+            stamp = f"{day.isoformat()}T{hour}:00:00Z"
+            records.append(
+                session(
+                    f"{tutor_id}-{day.isoformat()}-{hour}",
+                    tutor_id=tutor_id,
+                    session_number=2,
+                    scheduled_start=stamp,
+                    actual_start=stamp,
+                )
+            )
+    return records
+
+
+def test_pipeline_stores_reduced_activity_and_inactivity_churn(db: Session, tmp_path: Path) -> None:
+    onboarded = date(2025, 1, 6)  # a Monday
+    tutors = [
+        tutor(tid, onboarding_date=onboarded.isoformat(), baseline_sessions_per_week=10)
+        for tid in ("t1", "t2", "t3")
+    ]
+    sessions = [
+        # t1: baseline for 9 weeks, then 2 a week (under half of 10) for the 3 full weeks
+        # Mon 10 Mar .. Sun 30 Mar: reduced activity on the Sunday ending the 3rd week.
+        *_weekly_sessions("t1", onboarded, 9, 10),
+        *_weekly_sessions("t1", date(2025, 3, 10), 3, 2),
+        # t2: at baseline throughout: active.
+        *_weekly_sessions("t2", onboarded, 12, 10),
+        # t3: baseline, then a last held session on Mon 10 Mar: inactive on its 15th day
+        # after, 25 Mar (before its reduced-activity Sunday, 30 Mar).
+        *_weekly_sessions("t3", onboarded, 9, 10),
+        *_weekly_sessions("t3", date(2025, 3, 10), 1, 1),
+    ]
+    write_jsonl(tmp_path / "tutors.jsonl", tutors)
+    write_jsonl(tmp_path / "students.jsonl", [student("s1")])
+    write_jsonl(tmp_path / "sessions.jsonl", sessions)
+    report = run_import(db, tmp_path)
+    assert report.counts["sessions"].accepted == len(sessions)
+    run_pipeline(db, as_of=CHURN_DAY, now=datetime(2025, 3, 30, 23, 0, tzinfo=UTC))
+    rows = db.execute(
+        select(
+            TutorPerformanceMetric.tutor_id,
+            TutorPerformanceMetric.churned_on,
+            TutorPerformanceMetric.churn_reason,
+        ).where(
+            TutorPerformanceMetric.calculation_date == CHURN_DAY,
+            TutorPerformanceMetric.window_days == 30,
+        )
+    ).all()
+    assert {tid: (day, reason) for tid, day, reason in rows} == {
+        "t1": (CHURN_DAY, "reduced_activity"),
+        "t2": (None, None),
+        "t3": (date(2025, 3, 25), "inactivity"),
+    }
+    kpis = {k.key: k for k in service.kpis(db, as_of=CHURN_DAY).kpis}
+    assert kpis["active_tutors"].value == 1
+    # t1 and t3 churned this period, out of the 1 active + 2 churned tutors.
+    assert kpis["churn_rate"].value == pytest.approx(2 / 3)
+    assert kpis["churn_rate"].sample == 3
+    trend = {p.day: p.count for p in service.churn_trend(db, as_of=CHURN_DAY)}
+    assert {day for day, count in trend.items() if count} == {CHURN_DAY, date(2025, 3, 25)}

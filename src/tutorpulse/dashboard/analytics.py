@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tutorpulse.dashboard.common import latest_metric_day
-from tutorpulse.dashboard.service import INACTIVE_CHURN_DAYS, churn_trend
+from tutorpulse.dashboard.service import churn_trend
 from tutorpulse.interventions.effectiveness import effectiveness_report
 from tutorpulse.interventions.rules import RULES_BY_CODE
 from tutorpulse.marketplace.models import Tutor, TutorEvent, TutoringSession
@@ -52,23 +52,22 @@ class AnalyticsTable(BaseModel):
 
 
 def churn_events(db: Session, *, as_of: date, days: int = HISTORY_DAYS) -> dict[str, date]:
-    """Tutor id -> churn day within ``days`` days up to ``as_of``."""
-    since = TutorPerformanceMetric.details[("overall", "days_since_last_session")].as_float()
-    tenure = TutorPerformanceMetric.details[("overall", "tenure_days")].as_float()
+    """Tutor id -> churn day within ``days`` days up to ``as_of``: the churn dates the
+    pipeline stored on the day's metric rows (DESIGN §5, as the KPIs count them) and the
+    resignations (resigned tutors have no metric rows)."""
     events: dict[str, date] = {}
     first = as_of - timedelta(days=days - 1)
-    for tutor_id, days_since, tenure_days in db.execute(
-        select(TutorPerformanceMetric.tutor_id, since, tenure).where(
-            TutorPerformanceMetric.calculation_date == as_of,
-            TutorPerformanceMetric.window_days == 30,
+    metric = TutorPerformanceMetric
+    for tutor_id, churned_on in db.execute(
+        select(metric.tutor_id, metric.churned_on).where(
+            metric.calculation_date == as_of,
+            metric.window_days == 30,
+            metric.churned_on >= first,
+            metric.churned_on <= as_of,
         )
     ):
-        idle = days_since if days_since is not None else tenure_days
-        if idle is None or idle != idle or int(idle) < INACTIVE_CHURN_DAYS:
-            continue
-        day = as_of - timedelta(days=int(idle) - INACTIVE_CHURN_DAYS)
-        if day >= first:
-            events[tutor_id] = day
+        if churned_on is not None:
+            events[tutor_id] = churned_on
     for tutor_id, moment in db.execute(
         select(TutorEvent.tutor_id, func.min(TutorEvent.event_timestamp))
         .where(

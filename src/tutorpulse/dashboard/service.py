@@ -4,9 +4,12 @@ and the change feed. Keyword-only, take a Session, never commit (DESIGN §2).
 Everything is "as of" the latest day the pipeline computed (``latest_metric_day``), so the
 dashboard shows the same figures as the tutor profiles and the intervention engine.
 
-Churn on the dashboard follows DESIGN §5 as far as the stored daily figures allow: a
-resignation (its event's day), or inactivity (the 15th day without a held session). Reduced
-activity needs weekly history per tutor and is left to the ML labels.
+Churn on the dashboard follows DESIGN §5, by the same rules as the model's labels: a
+resignation (its event's day), inactivity (the 15th day without a held session) or reduced
+activity (the Sunday ending the 3rd full week under half the tutor's baseline). The pipeline
+stores each tutor's churn date (``churned_on``) on the day's metric rows; resigned tutors
+have no rows, so their churn comes from the resignation events. At-risk tutors are the
+active (not churned) ones whose stored risk level is high or critical.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Text, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql import ColumnElement, Select
 
 from tutorpulse.dashboard.common import (
     MODEL_SOURCE,
@@ -51,7 +54,6 @@ from tutorpulse.privacy.crypto import email_hmac
 from tutorpulse.risk.models import ChurnPrediction
 
 PERIOD_DAYS = 30
-INACTIVE_CHURN_DAYS = 15
 AT_RISK_LEVELS = ("High", "Critical")
 MAX_PAGE_SIZE = 200
 PUBLIC_TOPICS = ("pipeline.", "intervention.", "alert.", "feedback.", "ingest.", "dashboard.")
@@ -150,11 +152,13 @@ def _session_rates(
     return rates, due, rated
 
 
-def _at_risk(db: Session, *, day: date | None) -> int | None:
-    """Tutors whose preferred prediction (model, else rules) of ``day`` is high or critical.
+def _at_risk(db: Session, *, day: date | None, metric_day: date | None = None) -> int | None:
+    """Tutors whose preferred prediction (model, else rules) of ``day`` is high or critical,
+    leaving out those churned as of ``metric_day`` (they are in the churn rate instead).
 
-    Counted in SQL over the ``ix_predictions_day_level`` index: a high or critical row
-    counts when it is the model's, or when the tutor has no model prediction that day.
+    Counted in SQL over the ``ix_predictions_day_level`` and ``ix_metrics_kpi`` indexes: a
+    high or critical row counts when it is the model's, or when the tutor has no model
+    prediction that day.
     """
     if day is None:
         return None
@@ -174,9 +178,17 @@ def _at_risk(db: Session, *, day: date | None) -> int | None:
             found.prediction_date == day,
             found.risk_level.in_(AT_RISK_LEVELS),
             or_(found.score_source == MODEL_SOURCE, ~has_model),
+            found.tutor_id.not_in(_churned_tutors(metric_day or day)),
         )
     )
     return int(count or 0)
+
+
+def _churned_tutors(day: date) -> Select[str]:
+    metric = TutorPerformanceMetric
+    return select(metric.tutor_id).where(
+        metric.calculation_date == day, metric.window_days == 30, metric.churned_on.is_not(None)
+    )
 
 
 def _change(value: float | None, previous: float | None) -> float | None:
@@ -219,8 +231,8 @@ def kpis(db: Session, *, as_of: date | None = None, period_days: int = PERIOD_DA
     prev_pred_day = latest_prediction_day(db, on_or_before=prev_day)
     if prev_pred_day is not None and (prev_day - prev_pred_day).days > 3:
         prev_pred_day = None
-    at_risk_now = _at_risk(db, day=pred_day)
-    at_risk_before = _at_risk(db, day=prev_pred_day)
+    at_risk_now = _at_risk(db, day=pred_day, metric_day=day)
+    at_risk_before = _at_risk(db, day=prev_pred_day, metric_day=prev_metric_day)
     churn_now = recent / base_now if base_now else None
     churn_before = older / base_before if base_before and prev_due else None
 
@@ -276,7 +288,10 @@ def kpis(db: Session, *, as_of: date | None = None, period_days: int = PERIOD_DA
                 unit="ratio",
                 better="down",
                 sample=base_now,
-                note="resignations and 15+ days without a held session",
+                note=(
+                    "resignation, 15 days without a held session, or 3 weeks under half "
+                    "the usual sessions"
+                ),
             ),
         ],
     )

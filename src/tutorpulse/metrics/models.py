@@ -56,6 +56,7 @@ class TutorPerformanceMetric(TimestampMixin, Base):
             "no_show_count",
             "first_rated",
             "first_successes",
+            "tutor_id",
         ),
     )
 

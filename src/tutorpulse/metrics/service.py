@@ -76,8 +76,13 @@ def metric_rows(
     *,
     as_of: date,
     extras: Mapping[str, dict[str, Any]] | None = None,
+    churn: Mapping[str, tuple[date, str]] | None = None,
 ) -> Iterable[dict[str, Any]]:
-    """One row per tutor and window; figures below their minimum sample are None."""
+    """One row per tutor and window; figures below their minimum sample are None.
+
+    ``churn``: the churned tutors' churn date and reason (``risk.labels.current_churn``);
+    without it, only the inactivity rule is applied (from the days since the last session).
+    """
     # Plain dicts: pandas row access is far slower than the formatting done here.
     records = frame.to_dict("records")
     tier_records = tiers.reindex(frame.index).to_dict("records")
@@ -87,8 +92,13 @@ def metric_rows(
         overall["composite_percentile"] = plain(tier_row["percentile"])
         overall["tier_reason"] = tier_row["reason"]
         overall |= (extras or {}).get(str(tutor_id), {})
+        if churn is None:
+            churned_on = _inactivity_churn_day(overall, as_of)
+            state = (churned_on, "inactivity") if churned_on is not None else None
+        else:
+            state = churn.get(str(tutor_id))
         for window in WINDOWS:
-            yield _window_row(str(tutor_id), row, window, as_of, tier, overall)
+            yield _window_row(str(tutor_id), row, window, as_of, tier, overall, state)
 
 
 def _window_row(
@@ -98,6 +108,7 @@ def _window_row(
     as_of: date,
     tier: str | None,
     overall: dict[str, Any],
+    churn: tuple[date, str] | None = None,
 ) -> dict[str, Any]:
     def get(name: str) -> Any:
         return plain(row[f"w{window}_{name}"])
@@ -144,7 +155,6 @@ def _window_row(
         "overall": overall,
     }
     enough = details["enough_data"]
-    churned_on = _inactivity_churn_day(overall, as_of)
     return {
         "tutor_id": tutor_id,
         "calculation_date": as_of,
@@ -167,8 +177,8 @@ def _window_row(
         "sessions_due": due,
         "first_rated": first,
         "first_successes": get("first_success_count"),
-        "churned_on": churned_on,
-        "churn_reason": "inactivity" if churned_on is not None else None,
+        "churned_on": churn[0] if churn is not None else None,
+        "churn_reason": churn[1] if churn is not None else None,
     }
 
 
@@ -189,6 +199,7 @@ def save_metrics(
     tiers: pd.DataFrame,
     as_of: date,
     extras: Mapping[str, dict[str, Any]] | None = None,
+    churn: Mapping[str, tuple[date, str]] | None = None,
 ) -> int:
     tutor_ids = [str(t) for t in frame.index]
     for part in chunked(tutor_ids):
@@ -198,7 +209,7 @@ def save_metrics(
                 TutorPerformanceMetric.tutor_id.in_(part),
             )
         )
-    rows = list(metric_rows(frame, tiers, as_of=as_of, extras=extras))
+    rows = list(metric_rows(frame, tiers, as_of=as_of, extras=extras, churn=churn))
     if rows:
         db.execute(table_of(TutorPerformanceMetric).insert(), rows)
     return len(rows)

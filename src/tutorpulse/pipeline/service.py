@@ -13,7 +13,7 @@ from tutorpulse.events import service as events
 from tutorpulse.events.models import DirtyTutor
 from tutorpulse.interventions.engine import run_engine
 from tutorpulse.metrics.compute import compute_metrics, satisfaction_breakdown
-from tutorpulse.metrics.data import MarketData, load_market_data
+from tutorpulse.metrics.data import LOOKBACK_DAYS, MarketData, load_market_data
 from tutorpulse.metrics.flags import evidence_sessions, pattern_flags, threshold_flags
 from tutorpulse.metrics.service import (
     clear_flags_of_inactive,
@@ -23,6 +23,7 @@ from tutorpulse.metrics.service import (
     update_flags,
 )
 from tutorpulse.metrics.tiers import TIERS, assign_tiers
+from tutorpulse.risk.labels import current_churn
 from tutorpulse.risk.rules import rule_scores
 from tutorpulse.risk.scoring import score_with_models
 from tutorpulse.risk.service import save_rule_scores
@@ -98,7 +99,11 @@ def run_pipeline(
     extras = satisfaction_breakdown(data, as_of=as_of)
     for tutor_id, figures in training_completion(db, tutor_ids=tutor_list, as_of=as_of).items():
         extras.setdefault(tutor_id, {}).update(figures)
-    rows = save_metrics(db, frame=evaluation.frame, tiers=tiers, as_of=as_of, extras=extras)
+    # Who has churned (any DESIGN §5 rule, reduced activity included) for the dashboard.
+    churn = current_churn(data, as_of=as_of, lookback_days=LOOKBACK_DAYS, tutor_ids=tutor_list)
+    rows = save_metrics(
+        db, frame=evaluation.frame, tiers=tiers, as_of=as_of, extras=extras, churn=churn
+    )
     flags = update_flags(
         db,
         frame=evaluation.frame,

@@ -21,6 +21,7 @@ and no churn was observed by then.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -253,3 +254,35 @@ def snapshot_labels(
     for h in horizons:
         frame[f"label_{h}"] = np.where(to_churn <= h, 1.0, np.where(remaining >= h, 0.0, np.nan))
     return frame.sort_values(["day", "tutor_id"], ignore_index=True)
+
+
+def current_churn(
+    data: MarketData, *, as_of: date, lookback_days: int, tutor_ids: Iterable[str] | None = None
+) -> dict[str, tuple[date, str]]:
+    """Tutors churned as of ``as_of`` (their current spell has a churn date): the date and
+    the reason, by the same rules as the labels, over the last ``lookback_days`` days.
+
+    The dashboard's active/churn counts read this from the metric rows, so the KPIs and the
+    model's labels agree on who churned and when (reduced activity included).
+    """
+    tutors = data.tutors
+    if tutor_ids is not None:
+        wanted = {str(t) for t in tutor_ids}
+        tutors = tutors[tutors["tutor_id"].astype(str).isin(wanted)]
+    if tutors.empty:
+        return {}
+    spells = churn_spells(
+        MarketData(
+            tutors=tutors, sessions=data.sessions, feedback=data.feedback, events=data.events
+        ),
+        observed_from=as_of - timedelta(days=lookback_days),
+        observed_until=as_of,
+    )
+    last = spells.drop_duplicates("tutor_id", keep="last")
+    last = last[last["churn_date"].notna()]
+    return {
+        str(tid): (day, str(reason))
+        for tid, day, reason in zip(
+            last["tutor_id"], last["churn_date"], last["churn_reason"], strict=True
+        )
+    }

@@ -55,6 +55,15 @@ class ChurnPrediction(TimestampMixin, Base):
             "score_source",
             "tutor_id",
         ),
+        # The alert queue's order (each alert's tutor's newest score) without the JSON.
+        Index(
+            "ix_predictions_tutor_day_score",
+            "tutor_id",
+            "prediction_date",
+            "score_source",
+            "churn_score",
+            "risk_level",
+        ),
     )
 
 
