@@ -332,3 +332,39 @@ def test_effectiveness_report_counts_rates_and_uplift(market: Session) -> None:
     assert row["critical_time_to_action_hours_median"] == pytest.approx(16)
     assert row["uplift"]["control_rate"] == 0.0 and row["uplift"]["treated_n"] == 3
     assert report[("H1", "all")]["decisions"] == 5
+
+
+def test_holdout_is_drawn_once_per_tutor_and_rule(market: Session) -> None:
+    """A holdout tutor stays in the holdout on every later decision of the same rule (else the
+    control group would carry the treatment), and a share override applies to every rule."""
+    db = market
+    tutors = [f"t{i}" for i in range(1, 6)]
+    for offset in range(21):
+        day = START + timedelta(days=offset)
+        set_day(db, day, dict.fromkeys(tutors, 40))
+        if offset == 0:
+            for tutor_id in tutors:
+                db.add(
+                    TutorFlag(
+                        tutor_id=tutor_id,
+                        flag_type="low_rating",
+                        category="threshold",
+                        raised_on=day,
+                        last_seen_on=day,
+                        evidence={},
+                    )
+                )
+            db.flush()
+        run_engine(db, as_of=day, now=at(day), seed=SEED, holdout_share=0.5)
+    arms = {}
+    for tutor_id in tutors:
+        tips = of_type(db, "A1", tutor_id)
+        arms[tutor_id] = tips[0].holdout
+        if tips[0].holdout:
+            # The open holdout decision is refreshed by each re-trigger, never replaced.
+            (tip,) = tips
+            assert tip.status == "holdout" and tip.last_triggered_at == at(START + timedelta(20))
+        else:
+            # Weekly tips for three weeks, every one sent: never drawn into the holdout later.
+            assert [t.status for t in tips] == ["sent", "sent", "sent"]
+    assert set(arms.values()) == {True, False}

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tutorpulse.interventions.assignment import DEFAULT_SEED
 from tutorpulse.interventions.context import load_contexts
 from tutorpulse.interventions.models import OPEN_STATUSES, Alert, Intervention
 from tutorpulse.interventions.rules import (
@@ -66,11 +67,15 @@ def run_engine(
     *,
     as_of: date,
     now: datetime,
-    seed: str = "tutorpulse",
+    seed: str = DEFAULT_SEED,
     prep_risks: Mapping[str, float] | None = None,
     tutor_ids: list[str] | None = None,
+    holdout_share: float | None = None,
 ) -> EngineResult:
-    """Evaluate every rule for every active tutor (or only ``tutor_ids``); never commits."""
+    """Evaluate every rule for every active tutor (or only ``tutor_ids``); never commits.
+
+    ``seed`` and ``holdout_share`` (None: each rule's own share) decide the holdout draws.
+    """
     contexts = load_contexts(db, as_of=as_of, tutor_ids=tutor_ids)
     decisions = [d for c in contexts.values() for d in tutor_decisions(c)]
     decisions += first_session_checkins(db, contexts=contexts, as_of=as_of, now=now)
@@ -98,7 +103,7 @@ def run_engine(
         else:
             new.append((decision, context))
             history.keyed.add(decision.key)  # the same session twice in one run: once
-    for item in create_interventions(db, new, now=now, seed=seed):
+    for item in create_interventions(db, new, now=now, seed=seed, holdout_share=holdout_share):
         counts = result.holdout if item.holdout else result.created
         counts[item.intervention_type] += 1
     for key, item in open_items.items():

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tutorpulse.auth.models import User
 from tutorpulse.events.models import OutboxMessage
-from tutorpulse.interventions.assignment import in_holdout, pick_variant
+from tutorpulse.interventions.assignment import PER_TUTOR, HoldoutPolicy, in_holdout, pick_variant
 from tutorpulse.interventions.context import tutor_subjects
 from tutorpulse.interventions.messages import staff_message, tutor_message
 from tutorpulse.interventions.models import OPEN_STATUSES, Intervention, Notification
@@ -124,13 +124,18 @@ def create_interventions(
     *,
     now: datetime,
     seed: str,
+    holdout_share: float | None = None,
 ) -> list[Intervention]:
-    """Insert the decisions, then their notifications and events, in a few flushes."""
+    """Insert the decisions, then their notifications and events, in a few flushes.
+
+    ``holdout_share`` overrides every rule's holdout share (validation experiments).
+    """
     if not decisions:
         return []
     staff = StaffPool(db)
+    policy = HoldoutPolicy(seed=seed, share=holdout_share)
     items = [
-        _build(db, decision, context, now=now, seed=seed, staff=staff)
+        _build(db, decision, context, now=now, policy=policy, staff=staff)
         for decision, context in decisions
     ]
     db.add_all(items)
@@ -170,16 +175,17 @@ def _build(
     context: TutorContext,
     *,
     now: datetime,
-    seed: str,
+    policy: HoldoutPolicy,
     staff: StaffPool,
 ) -> Intervention:
     rule, trigger = decision.rule, decision.trigger
+    seed = policy.seed
     holdout = in_holdout(
         seed=seed,
         rule_code=rule.code,
         tutor_id=decision.tutor_id,
-        key=trigger.subject_key or context.as_of.isoformat(),
-        share=rule.holdout_share,
+        key=PER_TUTOR,  # once per tutor and rule: see ``assignment``
+        share=policy.share_for(rule.holdout_share),
     )
     evidence = dict(trigger.evidence)
     if rule.code == "H2":

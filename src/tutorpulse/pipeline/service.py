@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tutorpulse.events import service as events
 from tutorpulse.events.models import DirtyTutor
+from tutorpulse.interventions.assignment import HoldoutPolicy
 from tutorpulse.interventions.engine import run_engine
 from tutorpulse.metrics.compute import compute_metrics, satisfaction_breakdown
 from tutorpulse.metrics.data import LOOKBACK_DAYS, MarketData, load_market_data
@@ -83,8 +84,11 @@ def run_pipeline(
     now: datetime,
     tutor_ids: list[str] | None = None,
     data: MarketData | None = None,
+    holdout: HoldoutPolicy | None = None,
 ) -> PipelineResult:
     """Compute and store one day for all tutors (or only ``tutor_ids``). Never commits.
+
+    ``holdout``: the interventions' holdout seed and share (default: the rules' own).
 
     An incremental run for a few tutors ranks them against the day's stored population only
     through their own figures; percentile tiers are refreshed by the next full run.
@@ -116,7 +120,16 @@ def run_pipeline(
     # Champion model scores (if one is registered) and upcoming first-session risks.
     prep_risks = score_with_models(db, data=data, metrics=evaluation.frame, as_of=as_of, now=now)
     computed = [str(t) for t in evaluation.frame.index]
-    engine = run_engine(db, as_of=as_of, now=now, tutor_ids=tutor_ids, prep_risks=prep_risks)
+    holdout = holdout or HoldoutPolicy()
+    engine = run_engine(
+        db,
+        as_of=as_of,
+        now=now,
+        tutor_ids=tutor_ids,
+        prep_risks=prep_risks,
+        seed=holdout.seed,
+        holdout_share=holdout.share,
+    )
     if tutor_ids is None:
         record_tiers(db, tiers=tiers, as_of=as_of)
         flags["cleared"] += clear_flags_of_inactive(db, active_tutor_ids=set(computed), as_of=as_of)

@@ -248,7 +248,7 @@ class MarketplaceSimulator:
         self._onboard_hires(day, t0)
         tutors = self.tutors
         alive = (tutors.onboarding_day <= day) & ~tutors.churned
-        reduction = self._hazard_reduction(day, interventions)
+        reduction = self.hazard_reduction(day, interventions)
         changes = latent.advance(
             tutors, day=day, alive=alive, rng=rng, params=self.params, hazard_reduction=reduction
         )
@@ -290,9 +290,10 @@ class MarketplaceSimulator:
             records=[dict(p.record) for p in profiles],
         )
 
-    def _hazard_reduction(
+    def hazard_reduction(
         self, day: int, source: InterventionSource | None
     ) -> npt.NDArray[np.float64]:
+        """Per tutor, the share of the departure hazard that interventions remove on ``day``."""
         n = len(self.tutors)
         factor = np.ones(n)
         if source is None:

@@ -81,12 +81,27 @@ def _effective_commitment(tutors: TutorTable, day: int) -> FloatArray:
 
 
 def departure_hazard(
-    tutors: TutorTable, day: int, params: BehaviourParams, reduction: FloatArray
+    tutors: TutorTable,
+    day: int,
+    params: BehaviourParams,
+    reduction: FloatArray,
+    *,
+    as_if_staying: bool = False,
 ) -> tuple[FloatArray, FloatArray]:
-    """Daily hazards of starting to leave: (commitment-driven, life event)."""
+    """Daily hazards of starting to leave: (commitment-driven, life event).
+
+    ``as_if_staying``: without the depression of a departure under way, i.e. the hazard a
+    tutor who already began leaving would face had they stayed (for the validation of the
+    intervention uplift, which needs the hazard over a whole window); for staying tutors it
+    changes nothing.
+    """
     family_factor = np.asarray(params.family_hazard)[tutors.family.astype(np.int64)]
     relief = 1.0 - reduction
-    gap = _effective_commitment(tutors, day) - params.leave_ref
+    if as_if_staying:
+        commitment = tutors.commitment - np.where(tutors.dip_left > 0, tutors.dip_depth, 0.0)
+    else:
+        commitment = _effective_commitment(tutors, day)
+    gap = commitment - params.leave_ref
     hazard = params.leave_base * family_factor * np.exp(-params.leave_beta * gap)
     return np.minimum(
         hazard, params.leave_max
