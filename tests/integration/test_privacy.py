@@ -140,18 +140,66 @@ def test_under_13_students_keep_only_what_is_needed(db: Session) -> None:
     assert teen_student is not None and teen_student.name == "Student s1"
 
 
-def test_postgres_purge_is_the_only_way_to_delete_audit_rows(db: Session) -> None:
-    """The purge sets the transaction-local flag the trigger checks; it does not leak."""
-    if db.get_bind().dialect.name != "postgresql":
-        pytest.skip("the trigger exists on PostgreSQL only")
+def test_purge_is_the_only_way_to_delete_audit_rows(db: Session) -> None:
+    """The purge lifts the append-only trigger for its own transaction only; it does not leak.
+
+    PostgreSQL: a transaction-local flag the trigger checks. SQLite: the DELETE trigger is
+    dropped and re-created around the purge's delete, inside the same transaction.
+    """
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    audit.record(db, actor=SYSTEM, action="x", now=NOW - timedelta(days=5000))
+    old = audit.record(db, actor=SYSTEM, action="old", now=NOW - timedelta(days=5000))
+    audit.record(db, actor=SYSTEM, action="recent", now=NOW - timedelta(days=5))
     db.flush()
-    run_retention(db, now=NOW, settings=Settings(env="test"))
-    flag = db.scalar(text("SELECT current_setting('tutorpulse.audit_purge', true)"))
-    assert flag == "off"
+    old_id = old.id
+    savepoint = db.begin_nested()
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.execute(text("DELETE FROM audit_log WHERE action = 'old'"))
+    savepoint.rollback()
+
+    report = run_retention(db, now=NOW, settings=Settings(env="test"))
+    assert report.audit_purged == 1
+    assert db.scalar(select(func.count()).where(AuditEntry.id == old_id)) == 0
+    assert {"recent", "audit.purge"} <= set(db.scalars(select(AuditEntry.action)))
+    if db.get_bind().dialect.name == "postgresql":
+        flag = db.scalar(text("SELECT current_setting('tutorpulse.audit_purge', true)"))
+        assert flag == "off"
+    else:
+        triggers = db.scalars(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'")
+        ).all()
+        assert sorted(triggers) == ["audit_log_no_delete", "audit_log_no_update"]
+    # Afterwards, the log is append-only again: update and delete are both refused.
+    for statement in ("DELETE FROM audit_log", "UPDATE audit_log SET action = 'x'"):
+        savepoint = db.begin_nested()
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.execute(text(statement))
+        savepoint.rollback()
+
+
+def test_a_failed_sqlite_purge_leaves_the_trigger_in_place(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if db.get_bind().dialect.name != "sqlite":
+        pytest.skip("the SQLite purge mechanism")
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from tutorpulse.privacy import retention
+
+    audit.record(db, actor=SYSTEM, action="old", now=NOW - timedelta(days=5000))
+    db.flush()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(retention.audit, "record", broken)
+    savepoint = db.begin_nested()
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        retention.purge_audit(db, now=NOW, retention_days=1095)
+    savepoint.rollback()
+    assert db.scalar(select(func.count()).select_from(AuditEntry)) == 1  # rolled back
     savepoint = db.begin_nested()
     with pytest.raises(DBAPIError, match="append-only"):
         db.execute(text("DELETE FROM audit_log"))

@@ -2,7 +2,8 @@
 
 - Audit log: 3 years (``audit_retention_days``), then purged. The purge is the one path
   allowed to delete audit rows (on PostgreSQL it sets ``tutorpulse.audit_purge`` for its own
-  transaction, which the append-only trigger checks) and it is itself audited.
+  transaction, which the append-only trigger checks; on SQLite it lifts the DELETE trigger
+  inside its own transaction, see ``purge_audit``) and it is itself audited.
 - Educational records (sessions and student feedback, FERPA): 7 years
   (``records_retention_days``), then anonymized (free text removed) or deleted
   (``records_retention_mode``).
@@ -48,22 +49,43 @@ class RetentionReport:
         return asdict(self)
 
 
+SQLITE_DELETE_TRIGGER = "audit_log_no_delete"
+
+
+def _sqlite_delete_trigger(db: Session) -> str | None:
+    """The SQL that created the append-only DELETE trigger, or None if there is none."""
+    sql: str | None = db.scalar(
+        text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :name"),
+        {"name": SQLITE_DELETE_TRIGGER},
+    )
+    return sql
+
+
 def purge_audit(
     db: Session, *, now: datetime, retention_days: int, actor: audit.Actor = RETENTION_ACTOR
 ) -> int:
     """Delete audit entries older than the retention period; the purge is audited."""
     cutoff = now - timedelta(days=retention_days)
-    postgres = db.get_bind().dialect.name == "postgresql"
-    if postgres:
+    dialect = db.get_bind().dialect.name
+    # SQLite: the DELETE trigger (migration 0009) is lifted for this transaction only —
+    # dropped and re-created from its stored SQL around the delete. SQLite's DDL is
+    # transactional and this transaction holds the write lock, so no other connection runs
+    # without it, and a failed purge rolls it back into place.
+    sqlite_trigger = _sqlite_delete_trigger(db) if dialect == "sqlite" else None
+    if dialect == "postgresql":
         db.execute(text("SELECT set_config('tutorpulse.audit_purge', 'on', true)"))
+    elif sqlite_trigger is not None:
+        db.execute(text(f"DROP TRIGGER {SQLITE_DELETE_TRIGGER}"))
     try:
         result = db.execute(
             delete(AuditEntry).where(AuditEntry.at < cutoff),
             execution_options={"synchronize_session": False},
         )
     finally:
-        if postgres:
+        if dialect == "postgresql":
             db.execute(text("SELECT set_config('tutorpulse.audit_purge', 'off', true)"))
+        elif sqlite_trigger is not None:
+            db.execute(text(sqlite_trigger))
     purged = int(getattr(result, "rowcount", 0) or 0)
     audit.record(
         db,
