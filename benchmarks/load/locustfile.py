@@ -25,24 +25,36 @@ from collections import Counter, defaultdict, deque
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import HttpUser, between, constant, constant_pacing, events, task
+from locust.env import Environment
 
 FIXTURE: dict[str, Any] = json.loads(Path(os.environ["TP_LOAD_FIXTURE"]).read_text())
 THINK = float(os.environ.get("TP_LOAD_THINK", "1"))
 # Seeded: two runs of a step send the same sequence of choices per user spawn order.
 RANDOM = random.Random(int(os.environ.get("TP_LOAD_SEED", "11")))
-FEEDBACK_LINKS: deque[str] = deque(FIXTURE["feedback_tokens"])
+# Each step gets its own slice of the links: a link answered in one step stays answered.
+_LINKS = slice(*(int(x) for x in os.environ.get("TP_LOAD_LINKS", "0:1000000000").split(":")))
+FEEDBACK_LINKS: deque[str] = deque(FIXTURE["feedback_tokens"][_LINKS])
 INGEST_RECORDS: deque[dict[str, Any]] = deque(FIXTURE["ingest_records"])
 API = "/api/v1"
 LOGIN = "POST /auth/login"
-# The steady-state statistics: the requests after every user has been spawned and the last
-# sign-in has returned (argon2 is slow on purpose; a sign-in storm is not the steady mix).
-# Sign-ins are reported on their own. Locust's CSV keeps everything; ``TP_LOAD_STATS`` gets
-# these figures (the driver reads them).
+# The steady-state window: it opens once every user has been spawned and the last sign-in
+# has returned (argon2 is slow on purpose; a sign-in storm is not the steady mix) and lasts
+# ``TP_LOAD_DURATION`` seconds, then the run stops. Sign-ins are reported on their own.
+# Locust's CSV keeps everything; ``TP_LOAD_STATS`` gets the window's figures.
 STATS_OUT = os.environ.get("TP_LOAD_STATS")
+DURATION_S = float(os.environ.get("TP_LOAD_DURATION", "0"))
 # (monotonic time, route, response ms, error or None) of every request.
 SAMPLES: list[tuple[float, str, float, str | None]] = []
-WINDOW = {"started": 0.0, "spawned": 0.0}
+WINDOW = {"started": 0.0, "start": 0.0, "stop": 0.0}
+SIGNING_IN = {"count": 0}
+RUNNING: dict[str, Environment] = {}
+
+
+@events.init.add_listener
+def _init(environment: Environment, **_: Any) -> None:
+    RUNNING["env"] = environment
 
 
 @events.test_start.add_listener
@@ -52,7 +64,22 @@ def _started(**_: Any) -> None:
 
 @events.spawning_complete.add_listener
 def _spawned(**_: Any) -> None:
-    WINDOW["spawned"] = time.monotonic()
+    if DURATION_S > 0:
+        gevent.spawn(_measure)
+
+
+def _measure() -> None:
+    gevent.sleep(0.5)  # the last spawned users enter on_start
+    while SIGNING_IN["count"] > 0:
+        gevent.sleep(0.2)
+    WINDOW["start"] = time.monotonic()
+    if os.environ.get("TP_LOAD_WINDOW_FILE"):  # the driver's profiler starts on this
+        Path(os.environ["TP_LOAD_WINDOW_FILE"]).touch()
+    gevent.sleep(DURATION_S)
+    WINDOW["stop"] = time.monotonic()
+    runner = RUNNING["env"].runner
+    if runner is not None:
+        runner.quit()
 
 
 @events.request.add_listener
@@ -82,14 +109,13 @@ def _figures(samples: list[float], failures: int, seconds: float) -> dict[str, A
 def _stopped(**_: Any) -> None:
     if not STATS_OUT:
         return
-    stop = time.monotonic()
-    last_login = max((t for t, name, _, _ in SAMPLES if name == LOGIN), default=0.0)
-    start = max(WINDOW["spawned"] or stop, last_login)
+    stop = WINDOW["stop"] or time.monotonic()
+    start = WINDOW["start"] or stop
     steady: dict[str, list[float]] = defaultdict(list)
     failed: Counter[str] = Counter()
     errors: Counter[tuple[str, str]] = Counter()
     for at, name, ms, error in SAMPLES:
-        if name != LOGIN and at < start:
+        if name != LOGIN and not start <= at <= stop:
             continue
         steady[name].append(ms)
         if error is not None:
@@ -124,6 +150,13 @@ class SignedInUser(HttpUser):
     accounts_key = ""
 
     def on_start(self) -> None:
+        SIGNING_IN["count"] += 1
+        try:
+            self._sign_in()
+        finally:
+            SIGNING_IN["count"] -= 1
+
+    def _sign_in(self) -> None:
         account = RANDOM.choice(FIXTURE[self.accounts_key])
         with self.client.post(
             f"{API}/auth/login",
