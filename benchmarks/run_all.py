@@ -587,7 +587,11 @@ def render_markdown(summary: dict[str, Any], load: dict[str, Any] | None) -> str
         targets = row["checks"]
         op = "≥" if metric.higher_is_better else "≤"
         cells.append(", ".join(f"{op} {_fmt(t)} @{s}x" for s, t, _ in targets) or "-")
-        cells.append(", ".join("pass" if ok else "**FAIL**" for _, _, ok in targets) or "-")
+        if summary.get("quick") and targets:
+            # The targets are set for the full sizes; a smoke run's figures do not answer them.
+            cells.append("not judged (quick)")
+        else:
+            cells.append(", ".join("pass" if ok else "**FAIL**" for _, _, ok in targets) or "-")
         lines.append("| " + " | ".join(cells) + " |")
     failed = [r for r in summary.get("runs", []) if r.get("status") != "ok"]
     if failed:
@@ -598,6 +602,19 @@ def render_markdown(summary: dict[str, Any], load: dict[str, Any] | None) -> str
                 f"- {run['benchmark']} {run['scale']}x {run['backend']}: {run['status']}"
                 + (f" — `{reason[-1][:200]}`" if reason else "")
             )
+    lines += [
+        "",
+        "## Why 100x is extrapolated",
+        "",
+        "100x is 300,000 sessions/day: about 28 million sessions, 60 million tutor events and "
+        "27 GB of JSON over 90 days. On the 2-core machine the 10x import alone took 40 "
+        "minutes on SQLite and a 10x full pipeline run 7-9 minutes, holding the 30-day market "
+        "data in memory; 100x would take well over a working day per backend and the "
+        "pipeline's and the trainer's in-memory frames would approach the 24 GB. So unless "
+        "`--scales` includes 100, the 100x column is the power-law fit above; an exponent "
+        "k > 1 marks a figure that grows faster than the data and deserves a look before "
+        "the marketplace gets there.",
+    ]
     lines += ["", "## Growth charts", ""]
     for name in chart_groups(rows):
         lines.append(f"![{name}](img/bench_{name}.png)")

@@ -215,3 +215,13 @@ def test_short_locust_run_against_a_test_server(tmp_path: Path) -> None:
     (results / "load.json").write_text(out.read_text())
     text = run_all.build_report(results, tmp_path / "docs").read_text()
     assert "| 5 | " in text and "1 API workers" in text
+
+
+def test_quick_runs_are_not_judged_against_the_full_size_targets(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    summary = _fixture_results(results)
+    (results / "summary.json").write_text(json.dumps(summary | {"quick": True}))
+    text = run_all.build_report(results, tmp_path / "docs").read_text()
+    row = next(r for r in text.splitlines() if r.startswith("| full pipeline (s) | sqlite"))
+    assert row.endswith("| not judged (quick) |") and "**FAIL**" not in row
+    assert "**quick run**" in text
