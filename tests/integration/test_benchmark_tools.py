@@ -225,3 +225,30 @@ def test_quick_runs_are_not_judged_against_the_full_size_targets(tmp_path: Path)
     row = next(r for r in text.splitlines() if r.startswith("| full pipeline (s) | sqlite"))
     assert row.endswith("| not judged (quick) |") and "**FAIL**" not in row
     assert "**quick run**" in text
+
+
+def test_summary_from_earlier_per_benchmark_results(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    generate = {
+        "runs": [
+            {"scale": 1, "generate_seconds": 24.0, "baseline_write_seconds": 1.8,
+             "records_total": 1_000_000, "peak_rss_mb": 105.0},
+            {"scale": 10, "generate_seconds": 250.0, "baseline_write_seconds": 8.3,
+             "records_total": 10_000_000, "peak_rss_mb": 580.0},
+        ]
+    }  # fmt: skip
+    (results / "generate.json").write_text(json.dumps(generate))
+    (results / "train.json").write_text("{not json")  # left out with a warning, not a crash
+    summary = run_all.collect_existing(results)
+    assert [(r["benchmark"], r["scale"], r["peak_rss_mb"]) for r in summary["runs"]] == [
+        ("generate", 1, 105.0),
+        ("generate", 10, 580.0),
+    ]
+    assert summary["runs"][1]["metrics"]["generate.seconds"] == 250.0
+    (results / "summary.json").write_text(json.dumps(summary))
+    text = run_all.build_report(results, tmp_path / "docs").read_text()
+    k = math.log(250.0 / 24.0) / math.log(10)
+    assert (
+        f"| generate 90 days (s) | files | 24.0 | 250 | ≈ {run_all._fmt(24.0 * 100**k)} |" in text
+    )
