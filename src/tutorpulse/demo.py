@@ -216,6 +216,7 @@ def _serve(
 def _background_workers(
     settings: Settings, engine: Engine, factory: sessionmaker[Session], stop: threading.Event
 ) -> list[tuple[str, Callable[[], None]]]:
+    from tutorpulse.dashboard.jobs import register_jobs
     from tutorpulse.jobs.cli import WORKERS
     from tutorpulse.jobs.locks import scheduler_lock
     from tutorpulse.jobs.scheduler import LatestDataClock, PipelineWorker
@@ -224,6 +225,7 @@ def _background_workers(
     simulator = WORKERS.get("simulator")
     if simulator is not None:
         workers.append(("simulator", lambda: simulator(settings, stop)))
+    register_jobs(settings)  # feedback reminders (before the worker lists its jobs)
     pipeline = PipelineWorker(
         session_factory=factory,
         clock=LatestDataClock(factory, fallback=SystemClock()),

@@ -197,34 +197,36 @@ def queue_reminders(
 
     Each reminder is an outbox row (``feedback.reminder``: session, student and the link),
     written in the caller's transaction and delivered by the notifier after commit; the
-    data contract has no student e-mail, so delivery is the notifier's integration. Meant
-    to run from a scheduled job (e.g. hourly); never commits.
+    data contract has no student e-mail, so delivery is the notifier's integration. Run by
+    the ``feedback_reminders`` job every few minutes (``dashboard/jobs.py``); never commits.
+
+    Only sessions whose link is still valid are reminded (an expired link helps nobody);
+    the sessions already reminded are left out before ``limit`` applies, so a backlog
+    larger than ``limit`` is worked through run after run.
     """
-    since = now - REMINDER_AFTER - LINK_LIFETIME
+    first = now - LINK_LIFETIME
     already = {
-        message.payload.get("session_id")
-        for message in db.scalars(
-            select(OutboxMessage).where(
-                OutboxMessage.topic == REMINDER_TOPIC, OutboxMessage.created_at >= since
+        payload.get("session_id")
+        for payload in db.scalars(
+            select(OutboxMessage.payload).where(
+                OutboxMessage.topic == REMINDER_TOPIC, OutboxMessage.created_at >= first
             )
         )
     }
     answered = select(StudentFeedback.session_id)
-    due = db.execute(
+    waiting = db.execute(
         select(TutoringSession.session_id, TutoringSession.student_id)
         .where(
             TutoringSession.status == "completed",
-            TutoringSession.scheduled_start >= since,
+            TutoringSession.scheduled_start > first,
             TutoringSession.scheduled_start <= now - REMINDER_AFTER,
             TutoringSession.session_id.not_in(answered),
         )
-        .order_by(TutoringSession.scheduled_start)
-        .limit(limit)
+        .order_by(TutoringSession.scheduled_start, TutoringSession.session_id)
     ).all()
+    due = [(sid, student) for sid, student in waiting if sid not in already][:limit]
     sent = 0
     for session_id, student_id in due:
-        if session_id in already:
-            continue
         link = link_for_session(db, secret_key=secret_key, session_id=session_id, base_url=base_url)
         events.emit(
             db,

@@ -26,6 +26,7 @@ def register_worker(name: str, run: WorkerFunction) -> None:
 
 
 def run_pipeline_worker(settings: Settings, stop: threading.Event) -> None:
+    from tutorpulse.dashboard.jobs import register_jobs
     from tutorpulse.db.engine import make_engine, make_session_factory
     from tutorpulse.jobs.locks import scheduler_lock
     from tutorpulse.jobs.scheduler import LatestDataClock, PipelineWorker
@@ -37,6 +38,7 @@ def run_pipeline_worker(settings: Settings, stop: threading.Event) -> None:
     clock: Clock = SystemClock()
     if settings.pipeline_clock == "data":
         clock = LatestDataClock(factory, fallback=clock)
+    register_jobs(settings)  # feedback reminders (before the worker lists its jobs)
     worker = PipelineWorker(
         session_factory=factory,
         clock=clock,
