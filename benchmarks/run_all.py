@@ -158,7 +158,9 @@ def _dashboard_extract(result: dict[str, Any], _backend: str) -> dict[str, float
     timings = _first_run(result).get("timings", {})
     return {
         "dashboard.home_warm_p95_ms": _get(timings, "home_total_warm", "p95_ms"),
-        "dashboard.home_cold_p95_ms": _get(timings, "home_total_cold", "p95_ms"),
+        # Older results call the after-a-write measurement "cold".
+        "dashboard.home_cold_p95_ms": _get(timings, "home_total_after_write", "p95_ms")
+        or _get(timings, "home_total_cold", "p95_ms"),
         "dashboard.profile_p95_ms": _get(timings, "tutor_profile", "p95_ms"),
         "dashboard.tutor_list_p95_ms": _get(timings, "tutor_list_first_page", "p95_ms"),
         "dashboard.baseline_p95_ms": _get(timings, "baseline_empty_route", "p95_ms"),
@@ -288,7 +290,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "dashboard.home_cold_p95_ms",
-        "dashboard home, cold cache, p95",
+        "dashboard home, right after a write, p95",
         "ms",
         "dashboard.baseline_p95_ms",
     ),
@@ -700,7 +702,14 @@ def render_markdown(summary: dict[str, Any], load: dict[str, Any] | None) -> str
 def render_load(load: dict[str, Any] | None) -> list[str]:
     if not load:
         return ["No load test results yet (`benchmarks/load.py`)."]
-    lines = [
+    lines = []
+    if load.get("quick"):
+        lines += [
+            "**Quick run** (small data, few users, short steps): the figures show the tool "
+            "works; the targets are judged on the 10x run.",
+            "",
+        ]
+    lines += [
         f"`{load.get('command', 'benchmarks/load.py')}` on {load.get('database', '?')} "
         f"({load.get('dataset', {}).get('tutors', '?')} tutors, "
         f"{load.get('dataset', {}).get('sessions', '?')} sessions), "
