@@ -268,3 +268,51 @@ def test_unlinked_tutor_account_sees_no_tutor(
     db.flush()
     headers = bearer(session_token(db, lonely))
     assert client.get("/api/v1/tutors/t1", headers=headers).status_code == 404
+
+
+def _page_expectation(rule: RouteRule, principal: str) -> set[int]:
+    """What a page answers: a page (200), the sign-in redirect (303 for anonymous and for a
+    machine token, which is no user), or a refusal (403; tutors are sent to their portal)."""
+    if rule.access is Access.PUBLIC:
+        return {200}
+    if principal in ("anonymous", "ingest_token"):
+        return {303}
+    if rule.allows_role(principal):
+        return {200}
+    return {303} if principal == "tutor" else {403}
+
+
+def test_walk_every_page_for_every_role(
+    app: FastAPI, client: TestClient, people: dict[str, User], db: Session
+) -> None:
+    """The NiceGUI pages (admin pages included) check the user on the server, per the table."""
+    token, _ = service.create_api_token(db, name="walk", scopes=["ingest"], actor="test", now=NOW)
+    pages = [r for r in ROUTES if r.kind == "page" and r.method == "GET"]
+    assert {"/admin/users", "/admin/audit", "/me/audit"} <= {r.path for r in pages}
+    failures: list[str] = []
+    for rule in pages:
+        for principal in PRINCIPALS:
+            user = people.get(principal)
+            if principal == "ingest_token":
+                headers = bearer(token)
+            elif user is not None:
+                headers = bearer(session_token(db, user))
+            else:
+                headers = {}
+            client.cookies.clear()
+            path = _fill(rule, user)
+            response = client.get(path, headers=headers, follow_redirects=False)
+            expected = _page_expectation(rule, principal)
+            where = f"GET {path} as {principal}: {response.status_code} {response.text[:80]!r}"
+            if response.status_code not in expected:
+                failures.append(f"expected {sorted(expected)}: {where}")
+            signed_out = principal in ("anonymous", "ingest_token")
+            location = response.headers.get("location", "")
+            if response.status_code == 303 and signed_out and not location.startswith("/login?"):
+                failures.append(f"not sent to sign in: {where}")
+            owner = rule.owner
+            if response.status_code == 200 and owner and user and user.role in owner.roles:
+                other = client.get(_fill(rule, user, other=True), headers=headers)
+                if other.status_code != 404:
+                    failures.append(f"IDOR: {where} -> other id {other.status_code}")
+    assert failures == [], "\n".join(failures)

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from sqlalchemy import select
 
 from tutorpulse.api.deps import AppClock, AppSettings, DbSession
 from tutorpulse.auth import audit, service
@@ -18,7 +17,7 @@ from tutorpulse.auth.deps import (
     client_ip,
     require,
 )
-from tutorpulse.auth.models import AuditEntry, User
+from tutorpulse.auth.models import User
 from tutorpulse.auth.notifier import Notifier, OutboxNotifier
 from tutorpulse.auth.permissions import ROLE_PERMISSIONS, Permission, Role
 from tutorpulse.auth.schemas import (
@@ -226,28 +225,11 @@ def my_access_log(
     user: Annotated[User, Depends(require(Permission.READ_OWN_AUDIT))],
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AccessLogEntry]:
-    if user.role == Role.TUTOR and user.tutor_id:
-        target = ("tutor", user.tutor_id)
-    elif user.role == Role.STUDENT and user.student_id:
-        target = ("student", user.student_id)
-    else:
-        return []
-    rows = db.execute(
-        select(AuditEntry, User.role, User.display_name)
-        .outerjoin(User, User.id == AuditEntry.actor_user_id)
-        .where(AuditEntry.target_type == target[0], AuditEntry.target_id == target[1])
-        .where((AuditEntry.actor_user_id != user.id) | AuditEntry.actor_user_id.is_(None))
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-        .limit(limit)
-    ).all()
     return [
         AccessLogEntry(
-            at=entry.at,
-            action=entry.action,
-            viewer_role=role or "system",
-            viewer_name=name or (role or "system").replace("_", " "),
+            at=a.at, action=a.action, viewer_role=a.viewer_role, viewer_name=a.viewer_name
         )
-        for entry, role, name in rows
+        for a in audit.accesses_by_others(db, user=user, limit=limit)
     ]
 
 
@@ -262,8 +244,9 @@ def list_users(
     _admin: ManageUsers,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    q: Annotated[str | None, Query(max_length=200, description="part of email or name")] = None,
 ) -> UserPage:
-    users, total = service.list_users(db, limit=limit, offset=offset)
+    users, total = service.list_users(db, limit=limit, offset=offset, q=q)
     return UserPage(items=[UserRead.model_validate(u) for u in users], total=total)
 
 

@@ -1,9 +1,10 @@
 """The append-only audit log: who did what, to which record, when, from where.
 
 There is deliberately no update or delete function here. The ORM refuses to flush a change
-to an existing row, and on PostgreSQL a trigger (migration 0002) refuses UPDATE, DELETE and
-TRUNCATE. The only exception is the retention purge (``privacy.retention.purge_audit``),
-which is itself audited.
+to an existing row; on PostgreSQL a trigger (migration 0002) refuses UPDATE, DELETE and
+TRUNCATE, and on SQLite triggers (migration 0009) refuse UPDATE and DELETE. The only
+exception is the retention purge (``privacy.retention.purge_audit``), which is itself
+audited.
 """
 
 from __future__ import annotations
@@ -115,6 +116,42 @@ def search(
         .offset(offset)
     ).all()
     return list(rows), total
+
+
+@dataclass(frozen=True)
+class AccessByOthers:
+    at: datetime
+    action: str
+    viewer_role: str
+    viewer_name: str
+
+
+def accesses_by_others(db: Session, *, user: User, limit: int = 100) -> list[AccessByOthers]:
+    """Who viewed my data: entries about the user's own tutor or student record made by
+    somebody else (staff, jobs), newest first. Viewers are named by their display name only."""
+    if user.role == "tutor" and user.tutor_id:
+        target = ("tutor", user.tutor_id)
+    elif user.role == "student" and user.student_id:
+        target = ("student", user.student_id)
+    else:
+        return []
+    rows = db.execute(
+        select(AuditEntry, User.role, User.display_name)
+        .outerjoin(User, User.id == AuditEntry.actor_user_id)
+        .where(AuditEntry.target_type == target[0], AuditEntry.target_id == target[1])
+        .where((AuditEntry.actor_user_id != user.id) | AuditEntry.actor_user_id.is_(None))
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        AccessByOthers(
+            at=entry.at,
+            action=entry.action,
+            viewer_role=role or "system",
+            viewer_name=name or (role or "system").replace("_", " "),
+        )
+        for entry, role, name in rows
+    ]
 
 
 class AuditLogIsAppendOnly(RuntimeError):

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tutorpulse.auth import audit
@@ -208,9 +208,23 @@ def set_password(
     revoke_user_sessions(db, user_id=user.id, now=now)
 
 
-def list_users(db: Session, *, limit: int = 100, offset: int = 0) -> tuple[list[User], int]:
-    total = db.scalar(select(func.count()).select_from(User)) or 0
-    rows = db.scalars(select(User).order_by(User.id).limit(limit).offset(offset)).all()
+def list_users(
+    db: Session, *, limit: int = 100, offset: int = 0, q: str | None = None
+) -> tuple[list[User], int]:
+    """Accounts by id, and how many match; ``q`` matches a part of the email or name."""
+    conditions = []
+    if q and q.strip():
+        pattern = f"%{q.strip().lower()}%"
+        conditions.append(
+            or_(
+                func.lower(User.email).like(pattern),
+                func.lower(func.coalesce(User.display_name, "")).like(pattern),
+            )
+        )
+    total = db.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
+    rows = db.scalars(
+        select(User).where(*conditions).order_by(User.id).limit(limit).offset(offset)
+    ).all()
     return list(rows), total
 
 

@@ -23,9 +23,21 @@ def register_pages() -> None:
     with _lock:
         if _registered:
             return
-        from tutorpulse.ui import analytics, feedback, home, portal, profile, tasks, tutors
+        from tutorpulse.ui import (
+            admin_audit,
+            admin_users,
+            analytics,
+            feedback,
+            home,
+            portal,
+            profile,
+            tasks,
+            tutors,
+        )
 
         for module in (home, tutors, profile, tasks, analytics, portal, feedback):
+            module.register()
+        for module in (admin_users, admin_audit):
             module.register()
         _registered = True
 

@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tutorpulse.auth.models import User
+from tutorpulse.auth.permissions import STAFF_ROLES, Permission, has_permission
 from tutorpulse.clock import Clock
 from tutorpulse.config import Settings
-from tutorpulse.dashboard.access import STAFF, Permission, has_permission
 from tutorpulse.realtime.live import LiveSignal
 
 SCOPE_KEY = "tutorpulse.app"
@@ -80,7 +80,7 @@ class PageContext:
 
     @property
     def staff(self) -> bool:
-        return self.user.role in STAFF
+        return self.user.role in STAFF_ROLES
 
     def can(self, permission: Permission) -> bool:
         return has_permission(self.user.role, permission)
@@ -162,6 +162,9 @@ NAV = (
     ("/interventions", "Tasks", "task_alt", Permission.READ_INTERVENTIONS),
     ("/analytics", "Analytics", "insights", Permission.READ_ANALYTICS),
     ("/portal", "My portal", "school", Permission.READ_PORTAL),
+    ("/me/audit", "Who viewed my data", "visibility", Permission.READ_OWN_AUDIT),
+    ("/admin/users", "Accounts", "manage_accounts", Permission.MANAGE_USERS),
+    ("/admin/audit", "Audit log", "policy", Permission.READ_AUDIT),
 )
 STYLE = """
 <style>
