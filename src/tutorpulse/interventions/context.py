@@ -95,6 +95,48 @@ def _score_history(
     return history
 
 
+FACTOR_DAYS = 7  # a prediction older than this is not "the latest" evidence any more
+TOP_FACTORS = 3
+
+
+def latest_factors(db: Session, *, tutor_ids: list[str], as_of: date) -> dict[str, dict[str, Any]]:
+    """Per tutor, the top factors of the latest prediction up to ``as_of`` (the model's where
+    that day has one, else the rule score's): what a human task shows as its evidence."""
+    best: dict[str, tuple[date, bool, dict[str, Any], str | None]] = {}
+    for part in chunked(sorted(set(tutor_ids))):
+        rows = db.execute(
+            select(
+                ChurnPrediction.tutor_id,
+                ChurnPrediction.prediction_date,
+                ChurnPrediction.score_source,
+                ChurnPrediction.contributing_factors,
+                ChurnPrediction.model_version,
+            ).where(
+                ChurnPrediction.tutor_id.in_(part),
+                ChurnPrediction.prediction_date > as_of - timedelta(days=FACTOR_DAYS),
+                ChurnPrediction.prediction_date <= as_of,
+            )
+        )
+        for tutor_id, day, source, factors, version in rows:
+            key = (day, source == "model")
+            if tutor_id not in best or key > best[tutor_id][:2]:
+                best[tutor_id] = (day, source == "model", factors or {}, version)
+    found = {}
+    for tutor_id, (day, is_model, factors, version) in best.items():
+        features = [
+            {k: f.get(k) for k in ("feature", "component", "text")}
+            for f in (factors.get("top_features") or [])[:TOP_FACTORS]
+        ]
+        found[tutor_id] = {
+            "source": "model" if is_model else "rules",
+            "prediction_date": day.isoformat(),
+            "model_version": version,
+            "top_components": list(factors.get("top") or [])[:TOP_FACTORS],
+            "top_features": features,
+        }
+    return found
+
+
 def _open_flags(
     db: Session, *, tutor_ids: list[str], as_of: date
 ) -> dict[str, dict[str, dict[str, Any]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from tutorpulse.auth.models import User
 from tutorpulse.events.models import OutboxMessage
 from tutorpulse.interventions.assignment import PER_TUTOR, HoldoutPolicy, in_holdout, pick_variant
-from tutorpulse.interventions.context import tutor_subjects
+from tutorpulse.interventions.context import latest_factors, tutor_subjects
 from tutorpulse.interventions.messages import staff_message, tutor_message
 from tutorpulse.interventions.models import OPEN_STATUSES, Intervention, Notification
 from tutorpulse.interventions.rules import (
@@ -134,8 +134,9 @@ def create_interventions(
         return []
     staff = StaffPool(db)
     policy = HoldoutPolicy(seed=seed, share=holdout_share)
+    factors = _human_task_factors(db, decisions)
     items = [
-        _build(db, decision, context, now=now, policy=policy, staff=staff)
+        _build(db, decision, context, now=now, policy=policy, staff=staff, factors=factors)
         for decision, context in decisions
     ]
     db.add_all(items)
@@ -177,6 +178,7 @@ def _build(
     now: datetime,
     policy: HoldoutPolicy,
     staff: StaffPool,
+    factors: dict[str, dict[str, Any]] | None = None,
 ) -> Intervention:
     rule, trigger = decision.rule, decision.trigger
     seed = policy.seed
@@ -188,6 +190,8 @@ def _build(
         share=policy.share_for(rule.holdout_share),
     )
     evidence = dict(trigger.evidence)
+    if rule.mode == "human":
+        evidence |= task_evidence(context, (factors or {}).get(decision.tutor_id))
     if rule.code == "H2":
         evidence["mentor_id"] = propose_mentor(db, context)
     item = Intervention(
@@ -216,6 +220,32 @@ def _build(
         item.due_date = now + timedelta(hours=hours) if hours else None
         item.assigned_to = staff.pick(rule.owner_role)
     return item
+
+
+def _human_task_factors(
+    db: Session, decisions: list[tuple[Decision, TutorContext]]
+) -> dict[str, dict[str, Any]]:
+    """The latest prediction's factors of every tutor about to get a human task."""
+    wanted: dict[date, list[str]] = defaultdict(list)
+    for decision, context in decisions:
+        if decision.rule.mode == "human":
+            wanted[context.as_of].append(decision.tutor_id)
+    found: dict[str, dict[str, Any]] = {}
+    for as_of, tutor_ids in wanted.items():
+        found |= latest_factors(db, tutor_ids=tutor_ids, as_of=as_of)
+    return found
+
+
+def task_evidence(context: TutorContext, factors: dict[str, Any] | None) -> dict[str, Any]:
+    """What a reviewer sees on a human task: the open flags, the score and the top factors
+    of the latest prediction (model factors from TreeSHAP when a model scored the tutor)."""
+    return {
+        "flags": sorted(context.open_flags),
+        "score": context.score,
+        "risk_level": context.risk_level,
+        "factors": factors
+        or {"source": None, "top_components": [], "top_features": [], "note": "no prediction"},
+    }
 
 
 def _is_new_plan(item: Intervention) -> bool:
