@@ -759,7 +759,7 @@ def run_steps(
         "rps": _rps(best),
         "users": best["users"],
         "no_think_time": saturation["aggregate"] | {"users": args.saturation_users},
-        "note": "the highest throughput of any step; the no-think-time step has every user "
+        "note": "The highest throughput of any step; the no-think-time step has every user "
         "send its next request as soon as the last one returns.",
     }
     largest = steps[-1]["routes"]

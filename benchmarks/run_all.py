@@ -309,10 +309,26 @@ METRICS: tuple[Metric, ...] = (
         {0: 300.0},
     ),
     Metric(
-        "load.p95_ms", "API under load (100 users), p95", "ms", "load.baseline_p95_ms", {10: 300.0}
+        "load.p95_ms",
+        "API under load, 100 users (quick: largest step), p95",
+        "ms",
+        "load.baseline_p95_ms",
+        {10: 300.0},
     ),
-    Metric("load.p99_ms", "API under load (100 users), p99", "ms", None, {10: 1000.0}),
-    Metric("load.errors", "API under load (100 users), errors", "requests", None, {10: 0.0}),
+    Metric(
+        "load.p99_ms",
+        "API under load, 100 users (quick: largest step), p99",
+        "ms",
+        None,
+        {10: 1000.0},
+    ),
+    Metric(
+        "load.errors",
+        "API under load, 100 users (quick: largest step), errors",
+        "requests",
+        None,
+        {10: 0.0},
+    ),
     Metric("load.saturation_rps", "throughput at saturation", "req/s", None, higher_is_better=True),
     Metric("database.mb", "database size after import + pipeline", "MB"),
 )
@@ -611,9 +627,19 @@ def render_markdown(summary: dict[str, Any], load: dict[str, Any] | None) -> str
         f"- run: `{summary.get('command', '?')}` at {summary.get('created_at', '?')}, "
         f"commit `{(summary.get('git_commit') or '?')[:12]}`",
         f"- machine: {summary.get('machine', {}).get('cpus', '?')} CPUs, Python "
-        f"{summary.get('machine', {}).get('python', '?')}, load average at the end "
-        f"{summary.get('machine', {}).get('load_average_end', '?')}",
+        f"{summary.get('machine', {}).get('python', '?')}"
+        + (
+            f", load average at the end {summary['machine']['load_average_end']}"
+            if summary.get("machine", {}).get("load_average_end")
+            else ""
+        ),
     ]
+    sources = sorted({str(r["source"]) for r in summary.get("runs", []) if r.get("source")})
+    if sources:
+        lines.append(
+            "- figures collected from earlier runs of each benchmark: "
+            + ", ".join(f"`{s}`" for s in sources)
+        )
     if summary.get("quick"):
         lines.append(
             "- **quick run**: every benchmark at its smallest size (smoke test); the figures "
@@ -660,7 +686,7 @@ def render_markdown(summary: dict[str, Any], load: dict[str, Any] | None) -> str
         lines.append("| " + " | ".join(cells) + " |")
     failed = [r for r in summary.get("runs", []) if r.get("status") != "ok"]
     if failed:
-        lines += ["", "## Runs that did not complete", ""]
+        lines += ["", "## Runs skipped or failed", ""]
         for run in failed:
             reason = (run.get("error") or "").strip().splitlines()
             lines.append(
@@ -683,6 +709,8 @@ def render_markdown(summary: dict[str, Any], load: dict[str, Any] | None) -> str
     lines += ["", "## Growth charts", ""]
     for name in chart_groups(rows):
         lines.append(f"![{name}](img/bench_{name}.png)")
+    if not chart_groups(rows):
+        lines.append("None yet: a growth chart needs a figure measured at two scales or more.")
     lines += ["", "## Load test", ""]
     lines += render_load(load)
     lines += ["", "## Commands", ""]
