@@ -25,16 +25,11 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from tutorpulse.api.deps import AppClock, AppSettings, DbSession
+from tutorpulse.auth.deps import ensure_tutor_access, principal_user, require
 from tutorpulse.auth.models import User
+from tutorpulse.auth.permissions import Permission, has_permission
 from tutorpulse.config import Settings
 from tutorpulse.dashboard import analytics, feedback, notes, portal, profile, service
-from tutorpulse.dashboard.access import (
-    Permission,
-    ensure_tutor_access,
-    is_staff,
-    require,
-    resolve_user,
-)
 from tutorpulse.dashboard.cache import ResultCache
 from tutorpulse.dashboard.common import Pseudonymizer, intervention_row, user_names
 from tutorpulse.dashboard.schemas import (
@@ -160,7 +155,8 @@ def get_tutor(
     user: Annotated[User, Depends(require(Permission.READ_TUTOR_PROFILE))],
 ) -> TutorProfile:
     ensure_tutor_access(user, tutor_id)
-    staff = is_staff(user)
+    # Churn figures and notes go to the roles that may read predictions (never tutors).
+    staff = has_permission(user.role, Permission.READ_PREDICTIONS)
     try:
         return profile.tutor_profile(
             db,
@@ -500,8 +496,14 @@ async def updates_socket(websocket: WebSocket) -> None:
     so every worker process sees the same feed without a broker. With Redis configured, a
     "re-read now" message wakes the loop at once instead of at the next poll.
     """
-    user = await run_in_threadpool(resolve_user, websocket)
-    if user is None or not is_staff(user):
+    # The route table already refused the handshake of anyone without the permission;
+    # checked again here because the socket outlives that one request.
+    user = await run_in_threadpool(principal_user, websocket)
+    if (
+        user is None
+        or not user.is_active
+        or not has_permission(user.role, Permission.SUBSCRIBE_UPDATES)
+    ):
         await websocket.close(code=4403)
         return
     await websocket.accept()

@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import Request, Response
 from nicegui import run, ui
 
+from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard import analytics
-from tutorpulse.dashboard.access import Permission
 from tutorpulse.dashboard.analytics import WEEKDAYS, AnalyticsTable
 from tutorpulse.ui.context import PageContext, empty_state, frame, page_context
 

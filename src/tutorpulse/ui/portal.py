@@ -10,9 +10,9 @@ from typing import Any
 from fastapi import Request, Response
 from nicegui import run, ui
 
+from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard import notes
 from tutorpulse.dashboard import portal as portal_service
-from tutorpulse.dashboard.access import Permission
 from tutorpulse.dashboard.schemas import PortalResponse
 from tutorpulse.errors import NotFoundError, TutorpulseError
 from tutorpulse.ui.context import PageContext, empty_state, frame, page_context, percent

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi import Request, Response
 from nicegui import run, ui
 
+from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard import notes as notes_service
 from tutorpulse.dashboard import profile as profile_service
-from tutorpulse.dashboard.access import Permission
 from tutorpulse.dashboard.api import pseudonym_for
 from tutorpulse.dashboard.schemas import MetricFigure, NoteRow, TutorProfile
 from tutorpulse.errors import NotFoundError, TutorpulseError

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import Request, Response
 from nicegui import run, ui
 
+from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard import service
-from tutorpulse.dashboard.access import Permission
 from tutorpulse.dashboard.schemas import InterventionPage
 from tutorpulse.errors import TutorpulseError
 from tutorpulse.interventions import service as interventions

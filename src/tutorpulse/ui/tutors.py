@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import Request, Response
 from nicegui import run, ui
 
+from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard import service
-from tutorpulse.dashboard.access import Permission
 from tutorpulse.dashboard.schemas import TutorPage
 from tutorpulse.metrics.tiers import TIERS
 from tutorpulse.ui.context import PageContext, empty_state, frame, page_context
