@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    import_batch_size: int = Field(default=5000, ge=1, le=100_000)
+    import_batch_size: int = Field(default=20_000, ge=1, le=100_000)
     smtp_host: str | None = Field(default=None, description="SMTP server; unset: outbox only.")
     smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_sender: str = "tutorpulse@localhost"
