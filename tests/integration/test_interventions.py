@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from tutorpulse.auth.models import User
 from tutorpulse.errors import TutorpulseError
+from tutorpulse.events.models import OutboxMessage
 from tutorpulse.interventions import service
 from tutorpulse.interventions.engine import run_engine
 from tutorpulse.interventions.models import Alert, Intervention, Notification
@@ -246,6 +247,17 @@ def test_alert_lifecycle_and_dismiss_counts(market: Session) -> None:
         service.dismiss_alert(db, alert_id=alerts["t1"].id, reason="meh", actor_id=None, now=now)
     service.dismiss_alert(db, alert_id=alerts["t1"].id, reason="wrong", actor_id=None, now=now)
     assert service.dismiss_reasons_by_rule(db) == {"critical_risk": {"wrong": 1}}
+    # Every action tells the dashboards itself (one action function, its event).
+    moved = db.execute(
+        select(OutboxMessage.topic, OutboxMessage.payload)
+        .where(OutboxMessage.topic.startswith("alert."))
+        .order_by(OutboxMessage.id)
+    ).all()
+    assert [(topic, payload["id"]) for topic, payload in moved] == [
+        ("alert.acknowledged", alerts["t1"].id),
+        ("alert.snoozed", alerts["t2"].id),
+        ("alert.dismissed", alerts["t1"].id),
+    ]
     # The snooze ends: the alert is open again while the risk lasts.
     run_days(db, START + timedelta(days=3), 1, {"t1": 80, "t2": 60})
     db.refresh(alerts["t2"])

@@ -351,7 +351,6 @@ def acknowledge_alert(alert_id: int, db: DbSession, clock: AppClock, user: Alert
         )
     except TutorpulseError as exc:
         raise _http(exc) from exc
-    service.alert_changed(db, alert=alert, action="acknowledged", now=clock.now())
     db.commit()
     return _alert_row(db, alert, clock.now())
 
@@ -371,7 +370,6 @@ def snooze_alert(
         )
     except TutorpulseError as exc:
         raise _http(exc) from exc
-    service.alert_changed(db, alert=alert, action="snoozed", now=clock.now())
     db.commit()
     return _alert_row(db, alert, now)
 
@@ -386,7 +384,6 @@ def dismiss_alert(
         )
     except TutorpulseError as exc:
         raise _http(exc) from exc
-    service.alert_changed(db, alert=alert, action="dismissed", now=clock.now())
     db.commit()
     return _alert_row(db, alert, clock.now())
 

@@ -44,7 +44,6 @@ from tutorpulse.dashboard.schemas import (
     UpdateEvent,
     UpdatesResponse,
 )
-from tutorpulse.events import service as events
 from tutorpulse.events.models import OutboxMessage
 from tutorpulse.interventions.models import Alert, Intervention
 from tutorpulse.marketplace.models import Tutor, TutorEvent, TutoringSession
@@ -656,16 +655,6 @@ def list_alerts(
             )
         )
     return AlertPage(items=items, total=total, page=page, page_size=page_size)
-
-
-def alert_changed(db: Session, *, alert: Alert, action: str, now: datetime) -> None:
-    """Tell other dashboards that an alert moved (the alert service does not emit events)."""
-    events.emit(
-        db,
-        topic=f"alert.{action}",
-        payload={"id": alert.id, "tutor_id": alert.tutor_id},
-        now=now,
-    )
 
 
 # --------------------------------------------------------------------------- change feed

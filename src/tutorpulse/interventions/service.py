@@ -157,9 +157,16 @@ def _get_alert(db: Session, alert_id: int) -> Alert:
     return alert
 
 
+def _alert_changed(db: Session, alert: Alert, action: str, now: datetime) -> None:
+    """Every alert action tells the dashboards (outbox row, delivered after commit)."""
+    payload = {"id": alert.id, "tutor_id": alert.tutor_id, "actor_id": alert.actor_user_id}
+    events.emit(db, topic=f"alert.{action}", payload=payload, now=now)
+
+
 def acknowledge_alert(db: Session, *, alert_id: int, actor_id: int | None, now: datetime) -> Alert:
     alert = _get_alert(db, alert_id)
     alert.status, alert.actor_user_id, alert.acted_at = "acknowledged", actor_id, now
+    _alert_changed(db, alert, "acknowledged", now)
     return alert
 
 
@@ -171,6 +178,7 @@ def snooze_alert(
     alert = _get_alert(db, alert_id)
     alert.status, alert.snoozed_until = "snoozed", until
     alert.actor_user_id, alert.acted_at = actor_id, now
+    _alert_changed(db, alert, "snoozed", now)
     return alert
 
 
@@ -182,6 +190,7 @@ def dismiss_alert(
     alert = _get_alert(db, alert_id)
     alert.status, alert.dismiss_reason = "dismissed", reason
     alert.actor_user_id, alert.acted_at = actor_id, now
+    _alert_changed(db, alert, "dismissed", now)
     return alert
 
 
