@@ -9,6 +9,7 @@ still a no-op; migration 0007 converts plaintext rows already stored.
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -305,3 +306,51 @@ def test_migration_encrypts_plaintext_already_stored(fresh_engine: Engine) -> No
         assert ada.email_hmac == crypto.email_hmac("ada@example.org")
         kid = db.get(Student, "s1")
         assert kid is not None and (kid.name, kid.age) == ("Alex Doe", 16)
+
+
+def test_a_new_hmac_key_needs_the_hashes_recomputed(db: Session, tmp_path: Path) -> None:
+    run_import(db, people(tmp_path))
+    moved = Settings(env="test", pii_keys={"k1": K1}, pii_active_key_id="k1", pii_hmac_key="n" * 40)
+    crypto.configure(moved)
+    lookup = select(Tutor.tutor_id).where(Tutor.email_hmac == crypto.email_hmac("ada@example.org"))
+    assert db.scalar(lookup) is None  # stale until recomputed
+    assert crypto.refresh_email_hashes(db) == 2
+    assert db.scalar(lookup) == "t1"
+    assert crypto.refresh_email_hashes(db) == 0
+
+
+def test_keys_rotate_command(tmp_path: Path) -> None:
+    """``tutorpulse keys rotate`` re-encrypts a real database file under the new active key."""
+    import os
+    import sqlite3
+    import subprocess
+
+    from .test_auth_cli import CLI
+
+    def cli(*args: str, keys: dict[str, str], active: str) -> subprocess.CompletedProcess[str]:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("TUTORPULSE_")}
+        environment |= {
+            "TUTORPULSE_DATA_DIR": str(tmp_path),
+            "TUTORPULSE_PII_KEYS": json.dumps(keys),
+            "TUTORPULSE_PII_ACTIVE_KEY_ID": active,
+            "TUTORPULSE_PII_HMAC_KEY": HMAC_KEY,
+        }
+        return subprocess.run(
+            [CLI, *args], capture_output=True, text=True, env=environment, timeout=120
+        )
+
+    old = {"k1": K1}
+    assert cli("db", "upgrade", keys=old, active="k1").returncode == 0
+    imported = cli("import", str(people(tmp_path / "in")), "--quiet", keys=old, active="k1")
+    assert imported.returncode == 0, imported.stderr
+    rotated = cli("keys", "rotate", keys={"k1": K1, "k2": K2}, active="k2")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "re-encrypted 9 values under key k2" in rotated.stdout + rotated.stderr
+    with sqlite3.connect(tmp_path / "tutorpulse.db") as raw:
+        stored = [v for row in raw.execute("SELECT name, email FROM tutors") for v in row]
+        stored += [v for row in raw.execute("SELECT name, age FROM students") for v in row]
+        actions = [a for (a,) in raw.execute("SELECT action FROM audit_log")]
+    assert len(stored) == 8 and all(v.startswith("pii1:k2:") for v in stored)
+    assert "pii.rotate_keys" in actions
+    again = cli("keys", "rotate", keys={"k2": K2}, active="k2")  # old key gone: nothing left
+    assert again.returncode == 0 and "re-encrypted 0 values" in again.stdout + again.stderr

@@ -101,7 +101,8 @@ def retention_run(
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt every PII value under TUTORPULSE_PII_ACTIVE_KEY_ID (keep old keys set)."""
+    """Re-encrypt every PII value under TUTORPULSE_PII_ACTIVE_KEY_ID (keep old keys set),
+    and recompute the email hashes (needed after TUTORPULSE_PII_HMAC_KEY changed)."""
     from tutorpulse.auth import audit
     from tutorpulse.auth.cli import cli_actor, db_session
     from tutorpulse.cli import load_settings
@@ -110,14 +111,17 @@ def keys_rotate() -> None:
     ring = crypto.configure(load_settings())
     with db_session() as db:
         count = crypto.rotate(db)
+        hashes = crypto.refresh_email_hashes(db)
         audit.record(
             db,
             actor=cli_actor(),
             action="pii.rotate_keys",
-            details={"active_key_id": ring.active_id, "rewritten": count},
+            details={"active_key_id": ring.active_id, "rewritten": count, "email_hashes": hashes},
             now=SystemClock().now(),
         )
     console.print(f"re-encrypted {count} values under key {ring.active_id}")
+    if hashes:
+        console.print(f"recomputed {hashes} email hashes (the HMAC key changed)")
 
 
 def register(app: typer.Typer) -> None:

@@ -207,3 +207,20 @@ def rotate(db: Session, *, tables: Iterable[Table] | None = None, batch_size: in
             if rewritten % batch_size == 0:
                 db.flush()
     return rewritten
+
+
+def refresh_email_hashes(db: Session) -> int:
+    """Recompute every tutor's ``email_hmac`` under the current HMAC key; returns how many
+    changed (all of them after the HMAC key changed, none otherwise). Never commits."""
+    from tutorpulse.marketplace.models import Tutor
+
+    ring = keyring()
+    changed = 0
+    for tutor_id, email, stored in db.execute(
+        select(Tutor.tutor_id, Tutor.email, Tutor.email_hmac)
+    ).all():
+        fresh = ring.email_hmac(email)
+        if fresh != stored:
+            db.execute(update(Tutor).where(Tutor.tutor_id == tutor_id).values(email_hmac=fresh))
+            changed += 1
+    return changed
