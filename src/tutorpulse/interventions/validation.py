@@ -238,11 +238,18 @@ def run_closed_loop(
 
 
 def day_hazards(simulator: MarketplaceSimulator, day: int) -> tuple[FloatArray, FloatArray]:
-    """Every tutor's unreduced departure hazards of ``day``, read at the end of that day."""
-    n = len(simulator.tutors)
-    return latent.departure_hazard(
-        simulator.tutors, day, simulator.params, np.zeros(n), as_if_staying=True
+    """Every tutor's unreduced departure hazards of ``day``, read at the end of that day.
+
+    A tutor counted as churned without having begun to leave (a long holiday, too few
+    students: inactivity or reduced activity) is no longer simulated, so can no longer begin
+    to leave: hazard zero from then on.
+    """
+    tutors = simulator.tutors
+    hazard, life = latent.departure_hazard(
+        tutors, day, simulator.params, np.zeros(len(tutors)), as_if_staying=True
     )
+    gone = tutors.churned & (tutors.leave_mode == latent.NO_LEAVE)
+    return np.where(gone, 0.0, hazard), np.where(gone, 0.0, life)
 
 
 def start_open_tasks(db: Session, *, now: datetime) -> int:
