@@ -13,6 +13,7 @@ data (14,000 tutors, 30,000 sessions a day).
     python benchmarks/dashboard.py                        # 1x (1,400 tutors), SQLite
     python benchmarks/dashboard.py --scale 10 --days 45   # 10x
     python benchmarks/dashboard.py --workdir DIR          # keep / reuse the database
+    python benchmarks/dashboard.py --profile home.txt     # + where a cold home spends time
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def timed(
     }
 
 
-def measure(url: str, repeat: int, seed: int) -> dict[str, Any]:
+def measure(url: str, repeat: int, seed: int, profile: Path | None = None) -> dict[str, Any]:
     app, factory, headers = make_bench_app(url)
     client = TestClient(app, headers=headers)
     client.__enter__()  # lifespan: the page mount moves behind the baseline route
@@ -203,7 +204,7 @@ def measure(url: str, repeat: int, seed: int) -> dict[str, Any]:
     picks = rng.sample(tutor_ids, min(repeat, len(tutor_ids)))
     profile_index = iter(range(10**9))
 
-    def profile() -> None:
+    def profile_call() -> None:
         tutor_id = picks[next(profile_index) % len(picks)]
         response = client.get(f"/api/v1/tutors/{tutor_id}")
         assert response.status_code == 200, response.text[:200]
@@ -231,7 +232,26 @@ def measure(url: str, repeat: int, seed: int) -> dict[str, Any]:
     # The whole home (its four calls) right after a write, and warm.
     results["home_total_after_write"] = timed(home_total, repeat, before=write)
     results["home_total_warm"] = timed(home_total, repeat)
-    results["tutor_profile"] = timed(profile, repeat)
+    if profile is not None:
+        # Where the home's services spend their time right after a write (pyinstrument,
+        # dev deps). Called directly: the test client runs handlers in another thread.
+        from pyinstrument import Profiler
+
+        from tutorpulse.dashboard import service
+
+        write()
+        profiler = Profiler(interval=0.001)
+        with factory() as db:
+            now = datetime.now(UTC)
+            profiler.start()
+            service.kpis(db)
+            service.churn_trend(db)
+            service.list_alerts(db, now=now, page_size=10)
+            service.list_interventions(db, now=now, assignee_id=1)
+            profiler.stop()
+        profile.write_text(profiler.output_text(unicode=False, color=False))
+        results["profile"] = str(profile)
+    results["tutor_profile"] = timed(profile_call, repeat)
     results["tutor_list_first_page"] = timed(get("/api/v1/tutors"), repeat)
     results["tutor_list_search"] = timed(get("/api/v1/tutors?q=an&sort=name&page=3"), repeat)
     client.__exit__(None, None, None)
@@ -247,6 +267,12 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="also write a pyinstrument profile of one home load after a write to this file",
+    )
+    parser.add_argument(
         "--keep-previous",
         action="store_true",
         help="re-measuring the same code: keep the replaced run's own previous_run",
@@ -255,7 +281,7 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tp-dashboard-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     url, build_info = build(workdir, scale=args.scale, days=args.days, seed=args.seed)
-    timings = measure(url, args.repeat, args.seed)
+    timings = measure(url, args.repeat, args.seed, profile=args.profile)
     p95s = {
         "home_total_warm": timings["home_total_warm"]["p95_ms"],
         "home_total_after_write": timings["home_total_after_write"]["p95_ms"],
