@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from tutorpulse.risk.labels import churn_spells, snapshot_labels
+from tutorpulse.risk.labels import churn_spells, current_churn, snapshot_labels
 
 from .market_builder import AS_OF, MarketBuilder, at
 
@@ -134,3 +134,28 @@ def test_agrees_with_the_simulators_independent_labeller() -> None:
             None if pd.isna(other["churn_date"]) else pd.Timestamp(other["churn_date"]).date()
         )
         assert row.churn_date == expected, row.tutor_id
+
+
+def test_current_churn_is_the_open_churn_of_the_last_spell() -> None:
+    b = MarketBuilder()
+    # a: churned by inactivity 15 days after 10 held days, never back.
+    b.tutor("a", baseline=1)
+    for n in range(0, 10):
+        b.session("a", at(_day(n)))
+    # b: churned early, came back for good: active now.
+    b.tutor("b", baseline=1)
+    b.session("b", at(_day(0)))
+    for n in range(30, 61):
+        b.session("b", at(_day(n)))
+    # c: held sessions every day: never churned.
+    b.tutor("c", baseline=1)
+    for n in range(0, 61):
+        b.session("c", at(_day(n)))
+    data = b.build()
+    lookback = (END - START).days
+    assert current_churn(data, as_of=END, lookback_days=lookback) == {
+        "a": (START + timedelta(days=9 + 15), "inactivity")
+    }
+    # Only the tutors asked for.
+    assert current_churn(data, as_of=END, lookback_days=lookback, tutor_ids=["b", "c"]) == {}
+    assert current_churn(data, as_of=END, lookback_days=lookback, tutor_ids=[]) == {}
