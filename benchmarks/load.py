@@ -109,11 +109,14 @@ def build(url: str, workdir: Path, *, tutors: int, per_day: int, days: int) -> d
 
     marker = workdir / "database.ready"
     data_dir = workdir / "data"
+    if data_dir.is_dir() and not (marker.is_file() and marker.read_text() == url):
+        shutil.rmtree(data_dir)  # a half-built or other-sized dataset: simulate afresh
     engine = make_engine(url)
     upgrade(engine)
     factory = make_session_factory(engine)
     info: dict[str, Any] = {"tutors_target": tutors, "sessions_per_day": per_day, "days": days}
-    if marker.is_file() and data_dir.is_dir():
+    # Reused only for the very same database (the schema name carries the sizes).
+    if marker.is_file() and marker.read_text() == url and data_dir.is_dir():
         engine.dispose()
         return info | {"reused": True}
     started = time.perf_counter()
@@ -253,9 +256,10 @@ def ingest_records(data_dir: Path, count: int) -> list[dict[str, Any]]:
     if not tail:
         raise SystemExit(f"no completed sessions in {data_dir}: cannot build the ingest feed")
     records = []
+    run = uuid.uuid4().hex[:8]  # a reused database gets new sessions, not re-sent ones
     for index in range(count):
         record = dict(tail[-1 - index % len(tail)])
-        record["session_id"] = f"load-{uuid.UUID(int=(SEED << 64) + index).hex}"
+        record["session_id"] = f"load-{run}-{index:07d}"
         records.append(record)
     return records
 
@@ -549,7 +553,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--quick", action="store_true", help="150 tutors, 14 days, 5/20 users, 10 s"
     )
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy")
-    parser.add_argument("--workdir", type=Path, help="keep the data here (reused when ready)")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the data here (with --keep, the next run reuses it)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
     parser.add_argument(
         "--postgres-url",
@@ -617,7 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["TUTORPULSE_SECRET_KEY"] = secret_file.read_text().strip()
     os.environ["TUTORPULSE_ENV"] = "production"
     os.environ.pop("TUTORPULSE_DATABASE_URL", None)
-    schema = f"tp_load_{args.scale}x_{args.days}d" + ("_quick" if args.quick else "")
+    schema = f"tp_load_{args.tutors}t_{args.sessions_per_day}s_{args.days}d"
     if own_workdir:
         schema += f"_{uuid.uuid4().hex[:6]}"
     try:
@@ -632,6 +638,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+        elif not args.keep:  # the schema is gone: the next run must build it again
+            (workdir / "database.ready").unlink(missing_ok=True)
     result |= {
         "benchmark": "load",
         "command": " ".join(["benchmarks/load.py", *args.argv]),
