@@ -170,7 +170,12 @@ def require_migrated(engine: object) -> None:
 
 
 # Domains that bring their own commands register them here (each module has ``register``).
-DOMAIN_COMMANDS = ("tutorpulse.auth.cli", "tutorpulse.simulator.cli", "tutorpulse.risk.cli")
+DOMAIN_COMMANDS = (
+    "tutorpulse.auth.cli",
+    "tutorpulse.simulator.cli",
+    "tutorpulse.risk.cli",
+    "tutorpulse.interventions.cli",
+)
 
 
 def _register_domain_commands() -> None:
