@@ -329,3 +329,52 @@ def test_cli_override_report(tmp_path: Path) -> None:
         "override_id,tutor_id,starts_at,revoked,override_level,model_level,"
         "churned_within_30d,override_right,model_right"
     ]
+
+
+def test_intervention_history_holds_only_what_reached_a_tutor_and_when(db: Session) -> None:
+    from tutorpulse.interventions.models import Intervention
+    from tutorpulse.risk.features import FEATURES
+    from tutorpulse.risk.intervention_features import (
+        INTERVENTION_FEATURES,
+        load_intervention_history,
+    )
+
+    run_import(db, SAMPLE_DIR)
+    day = NOW - timedelta(days=10)
+
+    def add(kind: str, status: str, **fields: object) -> Intervention:
+        item = Intervention(
+            tutor_id="tutor_001",
+            intervention_type=kind,
+            trigger_reason="test",
+            recommended_date=day,
+            status=status,
+            **fields,
+        )
+        db.add(item)
+        db.flush()
+        return item
+
+    add("A1", "sent", completed_date=day)  # automated, sent: reached at once
+    add("H1", "completed", acted_at=day + timedelta(days=2), completed_date=NOW)
+    add("H4", "in_progress", acted_at=day + timedelta(days=12))  # acted after NOW
+    add("H2", "pending")  # nobody acted yet
+    add("H1", "cancelled", completed_date=day + timedelta(days=1))  # closed unacted
+    add("A2", "holdout", holdout=True)  # control group: nothing was sent
+    plan = add("H3", "in_progress", acted_at=day + timedelta(days=1))
+    add("H3", "pending", parent_id=plan.intervention_id, acted_at=day + timedelta(days=1))
+    history = load_intervention_history(db, until=NOW)
+    got = sorted(
+        (kind, moment.to_pydatetime())
+        for kind, moment in zip(history["intervention_type"], history["reached_at"], strict=True)
+    )
+    assert got == [
+        ("A1", day),
+        ("H1", day + timedelta(days=2)),
+        ("H3", day + timedelta(days=1)),
+    ]
+    # Later, the in-progress retention talk has reached the tutor too.
+    later = load_intervention_history(db, until=NOW + timedelta(days=5))
+    assert sorted(later["intervention_type"]) == ["A1", "H1", "H3", "H4"]
+    assert load_intervention_history(db, until=day).empty
+    assert set(INTERVENTION_FEATURES) <= set(FEATURES)  # trained and scored with the rest

@@ -11,9 +11,11 @@ from tutorpulse.metrics.data import MarketData, day_end
 from tutorpulse.risk.features import (
     FEATURE_COMPONENTS,
     FEATURES,
+    NOT_TUTOR_COMPONENTS,
     feature_history,
     features_as_of,
 )
+from tutorpulse.risk.intervention_features import INTERVENTION_FEATURES
 
 from .market_builder import AS_OF, MarketBuilder, at
 
@@ -82,15 +84,77 @@ def _shuffle_future(data: MarketData, moment: pd.Timestamp, seed: int) -> Market
     )
 
 
+def _interventions(seed: int = 4) -> pd.DataFrame:
+    """Interventions that reached the thirty tutors, before and after AS_OF."""
+    rng = np.random.default_rng(seed)
+    kinds = ["A1", "A2", "A3", "A4", "H1", "H2", "H3", "H4", "H5"]
+    rows = [
+        (f"t{int(rng.integers(0, 30)):02d}", str(rng.choice(kinds)), at(float(n) + rng.random()))
+        for n in rng.integers(-30, 60, size=150)
+    ]
+    frame = pd.DataFrame(rows, columns=["tutor_id", "intervention_type", "reached_at"])
+    frame["reached_at"] = pd.to_datetime(frame["reached_at"], utc=True)
+    return frame
+
+
+def _shuffle_future_interventions(
+    history: pd.DataFrame, moment: pd.Timestamp, seed: int
+) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    history = history.copy()
+    future = (history["reached_at"] >= moment).to_numpy()
+    for column in ("tutor_id", "intervention_type"):
+        history.loc[future, column] = rng.permutation(history.loc[future, column].to_numpy())
+    extra = history[future].assign(
+        reached_at=history.loc[future, "reached_at"] + pd.Timedelta(1, "D")
+    )
+    return pd.concat([history[~(future & (rng.random(len(history)) < 0.5))], extra])
+
+
 def test_future_data_changes_no_feature() -> None:
     data = _market()
+    history = _interventions()
     moment = pd.Timestamp(day_end(AS_OF))
-    base = features_as_of(data, as_of=AS_OF).features
+    base = features_as_of(data, as_of=AS_OF, interventions=history).features
+    assert base[list(INTERVENTION_FEATURES)].to_numpy().sum() > 0  # the check has teeth
     for seed in range(3):
-        changed = features_as_of(_shuffle_future(data, moment, seed), as_of=AS_OF).features
+        changed = features_as_of(
+            _shuffle_future(data, moment, seed),
+            as_of=AS_OF,
+            interventions=_shuffle_future_interventions(history, moment, seed),
+        ).features
         pd.testing.assert_frame_equal(base, changed)
-    cut = features_as_of(data.until(moment.to_pydatetime()), as_of=AS_OF).features
+    cut = features_as_of(
+        data.until(moment.to_pydatetime()),
+        as_of=AS_OF,
+        interventions=history[history["reached_at"] < moment],
+    ).features
     pd.testing.assert_frame_equal(base, cut)
+
+
+def test_intervention_features_count_what_reached_the_tutor_by_the_day() -> None:
+    data = MarketBuilder().tutor("a").tutor("b").session("a", at(1)).session("b", at(1)).build()
+    rows = [
+        ("a", "H1", at(3)),  # coaching session 3 days ago
+        ("a", "A1", at(20)),  # coaching tips 20 days ago: in 30 days, not in 14
+        ("a", "H5", at(40)),  # recognition 40 days ago: outside every window
+        ("a", "H1", at(-2)),  # after the day: not yet received
+        ("b", "A2", at(0.1)),
+    ]
+    history = pd.DataFrame(rows, columns=["tutor_id", "intervention_type", "reached_at"])
+    history["reached_at"] = pd.to_datetime(history["reached_at"], utc=True)
+    f = features_as_of(data, as_of=AS_OF, interventions=history).features
+    assert f.loc["a", "received_coaching_14d"] == 1
+    assert f.loc["a", "received_coaching_30d"] == 2
+    assert f.loc["a", "received_recognition_30d"] == 0
+    assert f.loc["a", "interventions_received_30d"] == 2
+    assert f.loc["a", "days_since_last_intervention"] == 3
+    assert f.loc["b", "received_training_14d"] == 1 and f.loc["b", "received_coaching_30d"] == 0
+    assert f.loc["b", "days_since_last_intervention"] == 0
+    # No history at all: nothing received, "long ago".
+    none = features_as_of(data, as_of=AS_OF).features
+    assert none[list(INTERVENTION_FEATURES[:-1])].to_numpy().sum() == 0
+    assert (none["days_since_last_intervention"] == 999).all()
 
 
 def test_history_matches_the_live_computation_day_by_day() -> None:
@@ -109,7 +173,9 @@ def test_no_forbidden_inputs_and_every_feature_has_a_component() -> None:
     forbidden = ("source", "archetype", "behavioral", "status", "churn")
     assert not [f for f in FEATURES if any(word in f for word in forbidden)]
     components = set(FEATURE_COMPONENTS.values())
+    assert set(INTERVENTION_FEATURES) <= set(FEATURES)
     assert components == {
+        "interventions",
         "engagement_decline",
         "performance_trend",
         "reschedule_pattern",
@@ -147,7 +213,11 @@ def test_calendar_weeks_count_low_weeks_against_the_baseline() -> None:
 def test_every_tutor_feature_reads_as_a_sentence() -> None:
     from tutorpulse.risk.explain import TEMPLATES, describe
 
-    assert [f for f in FEATURES if FEATURE_COMPONENTS[f] != "calendar" and f not in TEMPLATES] == []
+    assert [
+        f
+        for f in FEATURES
+        if FEATURE_COMPONENTS[f] not in NOT_TUTOR_COMPONENTS and f not in TEMPLATES
+    ] == []
     row = dict.fromkeys(FEATURES, 2.0) | {"reschedules_30d_weekly": 1.0, "logins_30d_weekly": 9.0}
     assert describe("reschedules_7d", row | {"reschedules_7d": 5.0}) == (
         "Rescheduled 5 sessions this week (usual: 1)"
@@ -155,3 +225,22 @@ def test_every_tutor_feature_reads_as_a_sentence() -> None:
     assert describe("days_since_last_session", row | {"days_since_last_session": float("nan")})
     for feature in FEATURES:
         assert describe(feature, row)
+
+
+def test_recent_pace_features_compare_the_tutor_with_their_usual_load() -> None:
+    b = MarketBuilder().tutor("daily", baseline=7).tutor("gone", baseline=14)
+    for n in range(14):
+        b.session("daily", at(n))
+    for n in range(5, 40):
+        b.session("gone", at(n))
+    f = features_as_of(b.build(), as_of=AS_OF).features
+    assert f.loc["daily", "sessions_14d_vs_baseline"] == 1.0
+    assert f.loc["daily", "sessions_3d_vs_baseline"] == 1.0
+    assert f.loc["daily", "active_days_14d"] == 14
+    assert f.loc["gone", "active_days_14d"] == 9  # days 5..13 before AS_OF
+    # Last held session 5 days (and 8 hours) ago at a usual 2 a day: about 10 missed.
+    gap = f.loc["gone", "days_since_last_session"]
+    assert 5 <= gap < 6 and f.loc["gone", "sessions_missed_since_last"] == 2 * gap
+    assert f.loc["gone", "sessions_3d_vs_baseline"] == 0
+    # The fast (5-day) pace has fallen below the slow (20-day) one only for "gone".
+    assert f.loc["gone", "pace_fast_vs_slow"] < 0.8 < f.loc["daily", "pace_fast_vs_slow"]

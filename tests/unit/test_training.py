@@ -86,6 +86,16 @@ def test_training_is_coherent_calibrated_and_reported(dataset: Dataset, tmp_path
     assert h7["naive_days_since_last_session"]["auc"] is not None
     top = h7["precision_at_10pct"]
     assert top["ceiling"] == pytest.approx(min(1, h7["prevalence"] / 0.10), abs=1e-3)
+    low, high = top["precision_ci95"]
+    assert low <= top["precision"] <= high
+    if h30 is not None:
+        targets = report["targets"]
+        # The figure is the plain precision; its unreachability is stated.
+        assert targets["precision_at_10pct_above_0.70"] == (
+            h30["precision_at_10pct"]["precision"] > 0.70
+        )
+        assert targets["precision_at_10pct_ceiling"] == h30["precision_at_10pct"]["ceiling"]
+        assert "recall_in_top_10pct_above_0.70" in targets
     assert report["horizons"]["90"]["rows"] == 0  # never labelled negative
     if h30 is not None:
         assert [band["band"] for band in report["alert_bands"]["model"]] == [
@@ -139,3 +149,35 @@ def test_a_market_without_churn_cannot_be_trained() -> None:
     dataset = build_dataset(b.build(), observed_from=START, observed_until=AS_OF)
     with pytest.raises(NotEnoughData, match="no churn"):
         train_churn_model(dataset, max_configs=1)
+
+
+def test_top_decile_figures_are_plain_precision_with_ceiling_recall_and_interval() -> None:
+    from tutorpulse.risk.evaluation import probability_report, top_share, top_share_interval
+
+    rng = np.random.default_rng(5)
+    groups = np.repeat(np.arange(200), 10)  # 200 tutors, 10 snapshots each
+    churner = rng.random(200) < 0.05
+    labels = churner[groups].astype(float)
+    perfect = labels + rng.random(len(labels)) * 0.01
+    top = top_share(labels, perfect)
+    prevalence = labels.mean()
+    # A perfect ranking fills the top 10% with every churner: precision = the ceiling.
+    assert top["precision"] == pytest.approx(prevalence / 0.10, abs=1e-3)
+    assert top["ceiling"] == pytest.approx(prevalence / 0.10, abs=1e-3) and top["recall"] == 1.0
+    noise = rng.random(len(labels))
+    random_top = top_share(labels, noise)
+    assert random_top["precision"] < top["precision"]
+    interval = top_share_interval(labels, noise, groups)
+    low, high = interval["precision_ci95"]
+    assert low is not None and high is not None
+    assert low <= random_top["precision"] <= high and high - low > 0
+    assert top_share_interval(labels, noise, groups) == interval  # seeded
+    report = probability_report(labels, perfect, groups=groups)
+    # Resamples with more than 10% churners cannot hold them all in their top 10%.
+    recall_low, recall_high = report["precision_at_10pct"]["recall_ci95"]
+    assert 0.8 < recall_low <= recall_high == 1.0
+    assert "precision_ci95" not in probability_report(labels, perfect)["precision_at_10pct"]
+    assert top_share_interval(np.zeros(20), noise[:20], groups[:20]) == {
+        "precision_ci95": [None, None],
+        "recall_ci95": [None, None],
+    }

@@ -79,7 +79,8 @@ def _print_summary(report: dict[str, Any]) -> None:
         "rows",
         "pos",
         "AUC",
-        "P@10% (ceil, norm)",
+        "P@10% (ceiling)",
+        "top-10% recall",
         "Brier",
         "ECE",
         "rule AUC",
@@ -88,7 +89,7 @@ def _print_summary(report: dict[str, Any]) -> None:
         table.add_column(column, justify="right")
     for horizon, entry in report["horizons"].items():
         if not entry.get("rows"):
-            table.add_row(f"{horizon}d", "0", "-", "not evaluable", "", "", "", "", "")
+            table.add_row(f"{horizon}d", "0", "-", "not evaluable", "", "", "", "", "", "")
             continue
         top = entry["precision_at_10pct"]
         table.add_row(
@@ -96,7 +97,8 @@ def _print_summary(report: dict[str, Any]) -> None:
             f"{entry['rows']:,}",
             f"{entry['positives']:,}",
             _fmt(entry["auc"]),
-            f"{_fmt(top['precision'])} ({_fmt(top['ceiling'])}, {_fmt(top['normalised'])})",
+            f"{_fmt(top['precision'])} ({_fmt(top['ceiling'])})",
+            _fmt(top["recall"]),
             _fmt(entry["brier"]),
             _fmt(entry["ece"]),
             _fmt(entry["rule_score"]["auc"]),
@@ -121,9 +123,10 @@ def predict_command(
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
 ) -> None:
     """tutor_id,p1,p7,p30,p90,score,risk_level for every tutor active on the day."""
-    from tutorpulse.metrics.data import load_market_data
+    from tutorpulse.metrics.data import day_end, load_market_data
     from tutorpulse.pipeline.service import evaluate_day
     from tutorpulse.risk.features import features_from_metrics
+    from tutorpulse.risk.intervention_features import load_intervention_history
     from tutorpulse.risk.registry import champion, load_churn_model
     from tutorpulse.risk.scoring import score_frame
 
@@ -135,12 +138,14 @@ def predict_command(
             raise TutorpulseError("no champion model yet: run `tutorpulse train` first")
         model = load_churn_model(row)
         data = load_market_data(db, as_of=day)
+        interventions = load_intervention_history(db, until=day_end(day))
     if data.sessions.empty and data.events.empty:
         raise TutorpulseError(f"no data up to {day}")
     frame = evaluate_day(data, as_of=day).frame
     if frame.empty:
         raise TutorpulseError(f"no tutor active on {day}")
-    scores = score_frame(model, features_from_metrics(frame, data, as_of=day))
+    features = features_from_metrics(frame, data, as_of=day, interventions=interventions)
+    scores = score_frame(model, features)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as handle:
         writer = csv.writer(handle)

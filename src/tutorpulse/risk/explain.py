@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tutorpulse.risk.features import FEATURE_COMPONENTS
+from tutorpulse.risk.features import FEATURE_COMPONENTS, NOT_TUTOR_COMPONENTS
 from tutorpulse.risk.hazard import ChurnModel
 from tutorpulse.risk.rules import COMPONENT_WEIGHTS
 
@@ -177,6 +177,50 @@ TEMPLATES: dict[str, Template] = {
     "baseline_sessions_per_week": lambda r: (
         f"Usual load {_n(r['baseline_sessions_per_week'])} sessions a week"
     ),
+    "sessions_3d_vs_baseline": lambda r: (
+        f"Held {_pct(r['sessions_3d_vs_baseline'])} of the usual sessions in the last 3 days"
+    ),
+    "sessions_14d_vs_baseline": lambda r: (
+        f"Held {_pct(r['sessions_14d_vs_baseline'])} of the usual sessions in 14 days"
+    ),
+    "active_days_14d": lambda r: f"Taught on {_plural(r['active_days_14d'], 'day')} of the last 14",
+    "pace_fast_vs_baseline": lambda r: (
+        f"Recent pace {_pct(r['pace_fast_vs_baseline'])} of the usual load"
+    ),
+    "pace_slow_vs_baseline": lambda r: (
+        f"Pace over the last weeks {_pct(r['pace_slow_vs_baseline'])} of the usual load"
+    ),
+    "pace_fast_vs_slow": lambda r: (
+        f"This week's pace is {_pct(r['pace_fast_vs_slow'])} of the last weeks'"
+    ),
+    "sessions_7d_vs_30d": lambda r: (
+        f"Sessions this week at {_pct(r['sessions_7d_vs_30d'])} of the 30-day pace"
+    ),
+    "sessions_30d_vs_90d": lambda r: (
+        f"Sessions this month at {_pct(r['sessions_30d_vs_90d'])} of the 90-day pace"
+    ),
+    "bookings_7d_vs_30d": lambda r: (
+        f"Bookings this week at {_pct(r['bookings_7d_vs_30d'])} of the 30-day pace"
+    ),
+    "sessions_missed_since_last": lambda r: (
+        f"About {_plural(r['sessions_missed_since_last'], 'usual session')} "
+        "missed since the last one"
+    ),
+    "availability_vs_baseline": lambda r: (
+        f"{_n(r['availability_vs_baseline'])} available hours per usual weekly session"
+    ),
+    "responses_7d_vs_30d": lambda r: (
+        f"Answered messages this week at {_pct(r['responses_7d_vs_30d'])} of the usual rate"
+    ),
+    "prep_count_7d_vs_30d": lambda r: (
+        f"Prepared sessions this week at {_pct(r['prep_count_7d_vs_30d'])} of the usual rate"
+    ),
+    "logins_30d_vs_90d": lambda r: (
+        f"Logins this month at {_pct(r['logins_30d_vs_90d'])} of the 90-day rate"
+    ),
+    "engagement_7d_vs_90d": lambda r: (
+        f"Engagement {r['engagement_7d_vs_90d']:+.2f} against the 90-day level"
+    ),
 }
 
 
@@ -200,8 +244,9 @@ def explain(
     groups = [FEATURE_COMPONENTS.get(f, "calendar") for f in model.features]
     one_hot = np.array([[g == c for c in COMPONENTS] for g in groups], dtype=float)
     grouped = contributions @ one_hot if len(groups) else np.zeros((len(rows), len(COMPONENTS)))
-    # Calendar features describe the date, not the tutor: never a top factor.
-    tutor_only = np.where([g == "calendar" for g in groups], -np.inf, contributions)
+    # Calendar and intervention features describe the date or what we did, not the tutor:
+    # never a top factor.
+    tutor_only = np.where([g in NOT_TUTOR_COMPONENTS for g in groups], -np.inf, contributions)
     component_order = np.argsort(-grouped, axis=1, kind="stable")[:, :top]
     feature_order = np.argsort(-tutor_only, axis=1, kind="stable")[:, :top]
     records: list[dict[str, Any]] = [

@@ -27,6 +27,7 @@ from tutorpulse.metrics.data import (
     day_start,
 )
 from tutorpulse.metrics.flags import pattern_flags
+from tutorpulse.risk.intervention_features import INTERVENTION_FEATURES, intervention_features
 from tutorpulse.risk.rules import rule_scores
 
 NEW_TUTOR_DAYS = 30
@@ -51,6 +52,17 @@ FEATURE_COMPONENTS: dict[str, str] = {
     "low_weeks_streak": "availability_reduction",
     "last_week_vs_baseline": "availability_reduction",
     "this_week_pace": "availability_reduction",
+    "sessions_3d_vs_baseline": "availability_reduction",
+    "sessions_14d_vs_baseline": "availability_reduction",
+    "active_days_14d": "availability_reduction",
+    "pace_fast_vs_baseline": "availability_reduction",
+    "pace_slow_vs_baseline": "availability_reduction",
+    "pace_fast_vs_slow": "availability_reduction",
+    "sessions_7d_vs_30d": "availability_reduction",
+    "sessions_30d_vs_90d": "availability_reduction",
+    "bookings_7d_vs_30d": "availability_reduction",
+    "sessions_missed_since_last": "availability_reduction",
+    "availability_vs_baseline": "availability_reduction",
     "availability_hours_current": "availability_reduction",
     "availability_change_pct": "availability_reduction",
     "availability_changes_30d": "availability_reduction",
@@ -83,6 +95,10 @@ FEATURE_COMPONENTS: dict[str, str] = {
     "prep_minutes_30d": "engagement_decline",
     "prep_trend": "engagement_decline",
     "response_trend": "engagement_decline",
+    "responses_7d_vs_30d": "engagement_decline",
+    "prep_count_7d_vs_30d": "engagement_decline",
+    "logins_30d_vs_90d": "engagement_decline",
+    "engagement_7d_vs_90d": "engagement_decline",
     "reschedule_rate_7d": "reschedule_pattern",
     "reschedule_rate_30d": "reschedule_pattern",
     "reschedules_7d": "reschedule_pattern",
@@ -95,8 +111,13 @@ FEATURE_COMPONENTS: dict[str, str] = {
     "day_of_week": "calendar",
     "month": "calendar",
     "is_holiday_season": "calendar",
+    # What we did, not how the tutor behaves: a feature so that scores reflect the effect of
+    # interventions (issue 7), never a top factor (see ``explain``).
+    **{name: "interventions" for name in INTERVENTION_FEATURES},
 }
 FEATURES: tuple[str, ...] = tuple(FEATURE_COMPONENTS)
+# Components that describe the date or our own actions rather than the tutor.
+NOT_TUTOR_COMPONENTS = frozenset({"calendar", "interventions"})
 # Not features: carried along for baselines and explanations.
 SIDE_COLUMNS = ("rule_score", "reschedules_30d_weekly", "logins_30d_weekly", "rating_last30_n")
 
@@ -170,8 +191,13 @@ def features_from_metrics(
     *,
     as_of: date,
     hooks: Sequence[FeatureHook] = (),
+    interventions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Feature columns (``FEATURES`` then ``SIDE_COLUMNS``) for the tutors of ``metrics``."""
+    """Feature columns (``FEATURES`` then ``SIDE_COLUMNS``) for the tutors of ``metrics``.
+
+    ``interventions``: the history of ``intervention_features.load_intervention_history``
+    (any range; only what reached a tutor by the end of ``as_of`` counts); None = none.
+    """
     m = metrics
     baseline = m["baseline_sessions_per_week"].where(m["baseline_sessions_per_week"] > 0)
     f = pd.DataFrame(index=m.index)
@@ -239,9 +265,23 @@ def features_from_metrics(
     f["no_show_30d"] = m["w30_no_show_count"]
     f["late_starts_30d"] = m["w30_late_start_count"]
     f["no_show_rate_30d"] = _rate(m["w30_no_show_count"], m["w30_due_count"])
+    # Each tutor against their own longer history: the fade before leaving shows as recent
+    # counts falling below the tutor's usual pace, whatever that pace is.
+    f["sessions_7d_vs_30d"] = _rate(m["w7_completed_count"], m["w30_completed_count"] * 7 / 30)
+    f["sessions_30d_vs_90d"] = _rate(m["w30_completed_count"], m["w90_completed_count"] / 3)
+    f["bookings_7d_vs_30d"] = _rate(m["w7_due_count"], m["w30_due_count"] * 7 / 30)
+    f["responses_7d_vs_30d"] = _rate(m["w7_response_n"], m["w30_response_n"] * 7 / 30)
+    f["prep_count_7d_vs_30d"] = _rate(m["w7_prep_n"], m["w30_prep_n"] * 7 / 30)
+    f["logins_30d_vs_90d"] = _rate(m["w30_login_count"], m["w90_login_count"] / 3)
+    f["engagement_7d_vs_90d"] = m["w7_engagement_score"] - m["w90_engagement_score"]
+    # Sessions the usual pace would have held since the last one: a 5-day gap means
+    # little for a twice-a-week tutor and a lot for a twenty-a-week one.
+    f["sessions_missed_since_last"] = m["days_since_last_session"] * baseline / 7
+    f["availability_vs_baseline"] = m["availability_hours_current"] / baseline
     f["day_of_week"] = float(as_of.weekday())
     f["month"] = float(as_of.month)
     f["is_holiday_season"] = float(is_holiday_season(as_of))
+    f = f.join(intervention_features(interventions, as_of=as_of, index=m.index))
     f = f[list(FEATURES)].astype(float)
     f["rule_score"] = rule_scores(m, pattern_flags(m))["score"].astype(float)
     f["reschedules_30d_weekly"] = f["reschedules_30d"] * 7 / 30
@@ -275,6 +315,19 @@ def _calendar_weeks(
     to_sunday = (as_of.weekday() + 1) % 7
     size = len(index)
     this_week = np.bincount(codes[age < to_sunday], minlength=size).astype(float)
+    last_3d = np.bincount(codes[age < 3], minlength=size).astype(float)
+    last_14d = np.bincount(codes[age < 14], minlength=size).astype(float)
+    recent = age < 14
+    active_days_14d = np.bincount(
+        np.unique(codes[recent] * 14 + age[recent]) // 14, minlength=size
+    ).astype(float)
+    # Exponentially weighted pace (sessions a week): a smooth reading of the recent trend
+    # that hard windows cut into steps.
+    ewm = {}
+    for tau in (5.0, 20.0):
+        weights = np.exp(-age / tau)
+        norm = np.exp(-np.arange(LOOKBACK_DAYS) / tau).sum() / 7
+        ewm[tau] = np.bincount(codes, weights=weights, minlength=size) / norm
     weekly = []
     for week in range(3):
         inside = (age >= to_sunday + 7 * week) & (age < to_sunday + 7 * week + 7)
@@ -295,8 +348,23 @@ def _calendar_weeks(
     with np.errstate(invalid="ignore", divide="ignore"):
         last_week = weekly[0] / base
         pace = np.where(to_sunday > 0, this_week / (base * to_sunday / 7), np.nan)
+        recent_3d = last_3d / (base * 3 / 7)
+        recent_14d = last_14d / (base * 2)
+        ewm_fast = ewm[5.0] / base
+        ewm_slow = ewm[20.0] / base
+        ewm_ratio = ewm[5.0] / ewm[20.0]
     return pd.DataFrame(
-        {"low_weeks_streak": streak, "last_week_vs_baseline": last_week, "this_week_pace": pace},
+        {
+            "low_weeks_streak": streak,
+            "last_week_vs_baseline": last_week,
+            "this_week_pace": pace,
+            "sessions_3d_vs_baseline": recent_3d,
+            "sessions_14d_vs_baseline": recent_14d,
+            "active_days_14d": active_days_14d,
+            "pace_fast_vs_baseline": ewm_fast,
+            "pace_slow_vs_baseline": ewm_slow,
+            "pace_fast_vs_slow": ewm_ratio,
+        },
         index=index,
     )
 
@@ -315,10 +383,14 @@ def features_as_of(
     as_of: date,
     tutor_ids: Iterable[str] | None = None,
     hooks: Sequence[FeatureHook] = (),
+    interventions: pd.DataFrame | None = None,
 ) -> DayFeatures:
     """Features of every tutor onboarded by ``as_of`` (or of ``tutor_ids``)."""
     metrics = compute_metrics(data, as_of=as_of, tutor_ids=tutor_ids)
-    return DayFeatures(metrics, features_from_metrics(metrics, data, as_of=as_of, hooks=hooks))
+    features = features_from_metrics(
+        metrics, data, as_of=as_of, hooks=hooks, interventions=interventions
+    )
+    return DayFeatures(metrics, features)
 
 
 def feature_history(
@@ -326,6 +398,7 @@ def feature_history(
     *,
     snapshots: pd.DataFrame,
     hooks: Sequence[FeatureHook] = (),
+    interventions: pd.DataFrame | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Features for every (``tutor_id``, ``day``) row of ``snapshots``, in the same order.
@@ -338,7 +411,9 @@ def feature_history(
     for number, day in enumerate(days):
         wanted = snapshots.loc[snapshots["day"] == day, "tutor_id"]
         sliced = day_slice(fast, day)
-        frame = features_as_of(sliced, as_of=day, tutor_ids=wanted, hooks=hooks).features
+        frame = features_as_of(
+            sliced, as_of=day, tutor_ids=wanted, hooks=hooks, interventions=interventions
+        ).features
         frame = frame.reindex(pd.Index(wanted.to_numpy(), name="tutor_id"))
         frame.insert(0, "day", day)
         parts.append(frame.reset_index())

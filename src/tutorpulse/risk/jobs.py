@@ -28,6 +28,7 @@ from tutorpulse.risk.first_session import (
     student_ages,
     train_first_session,
 )
+from tutorpulse.risk.intervention_features import load_intervention_history
 from tutorpulse.risk.models import ModelVersion
 from tutorpulse.risk.registry import register
 from tutorpulse.risk.training import build_dataset, horizon_rows, train_churn_model
@@ -83,7 +84,14 @@ def retrain(
     )
     timings["load"] = time.perf_counter() - started
     started = time.perf_counter()
-    dataset = build_dataset(data, observed_from=since, observed_until=until, progress=progress)
+    interventions = load_intervention_history(db, until=day_end(until))
+    dataset = build_dataset(
+        data,
+        observed_from=since,
+        observed_until=until,
+        interventions=interventions,
+        progress=progress,
+    )
     timings["features_and_labels"] = time.perf_counter() - started
     started = time.perf_counter()
     result = train_churn_model(

@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from tutorpulse.db.base import table_of
 from tutorpulse.errors import TutorpulseError
-from tutorpulse.metrics.data import MarketData
+from tutorpulse.metrics.data import MarketData, day_end
 from tutorpulse.metrics.service import chunked
 from tutorpulse.risk.explain import explain
 from tutorpulse.risk.features import features_from_metrics
 from tutorpulse.risk.hazard import HORIZONS, ChurnModel
+from tutorpulse.risk.intervention_features import load_intervention_history
 from tutorpulse.risk.models import ChurnPrediction
 from tutorpulse.risk.registry import champion, load_churn_model
 from tutorpulse.risk.rules import risk_level
@@ -102,7 +103,8 @@ def score_day(
         # A missing artifact must not stop the pipeline: the rule score still stands.
         logger.error("model scoring skipped: %s", exc)
         return None
-    features = features_from_metrics(metrics, data, as_of=as_of)
+    interventions = load_intervention_history(db, until=day_end(as_of))
+    features = features_from_metrics(metrics, data, as_of=as_of, interventions=interventions)
     scoring = score_tutors(model, version=row.version, features=features)
     save_model_scores(db, scoring=scoring, as_of=as_of)
     return scoring

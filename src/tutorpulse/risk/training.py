@@ -93,11 +93,13 @@ def build_dataset(
     observed_from: date,
     observed_until: date,
     warmup_days: int = WARMUP_DAYS,
+    interventions: pd.DataFrame | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Dataset:
     """Churn spells and labels over the observed range, features for every snapshot.
 
     The first ``warmup_days`` give the features some history and are not snapshots.
+    ``interventions``: the intervention history (``load_intervention_history``), if any.
     """
     spells = churn_spells(data, observed_from=observed_from, observed_until=observed_until)
     labels = snapshot_labels(
@@ -109,7 +111,9 @@ def build_dataset(
         raise NotEnoughData(
             f"no tutor-days to learn from between {observed_from} and {observed_until}"
         )
-    features = feature_history(data, snapshots=labels, progress=progress)
+    features = feature_history(
+        data, snapshots=labels, interventions=interventions, progress=progress
+    )
     rows = pd.concat([labels, features.drop(columns=["tutor_id", "day"])], axis=1)
     return Dataset(rows=rows, observed_from=observed_from, observed_until=observed_until)
 
@@ -430,7 +434,7 @@ def evaluate(model: ChurnModel, test: pd.DataFrame, *, observed_until: date) -> 
         labels = rows[f"label_{horizon}"].to_numpy(dtype=float)
         p = probabilities.loc[rows.index, f"p{horizon}"].to_numpy()
         naive = rows["days_since_last_session"].fillna(NAIVE_MISSING_DAYS).to_numpy()
-        entry = probability_report(labels, p)
+        entry = probability_report(labels, p, groups=rows["tutor_id"].to_numpy())
         entry["rule_score"] = ranking_report(labels, rows["rule_score"].to_numpy(dtype=float))
         entry["naive_days_since_last_session"] = ranking_report(labels, naive)
         horizons[str(horizon)] = entry
@@ -459,7 +463,17 @@ def _targets(h30: dict[str, Any]) -> dict[str, Any]:
     targets = {
         "evaluable": True,
         "auc_30d_above_0.85": auc30 is not None and auc30 > 0.85,
-        "normalised_precision_at_10pct_above_0.70": (top["normalised"] or 0) > 0.70,
+        # The issue's figure, as asked: churners among the top 10% of test snapshots.
+        "precision_at_10pct_above_0.70": (top["precision"] or 0) > 0.70,
+        "precision_at_10pct_ceiling": top["ceiling"],
+        "precision_at_10pct_note": (
+            f"at most {top['ceiling']:.0%} of the top 10% can be churners when "
+            f"{h30['prevalence']:.1%} of test snapshots churn within 30 days"
+            if top["ceiling"] is not None
+            else None
+        ),
+        # DESIGN.md §5's reading of the target: the top 10% holds > 70% of the churners.
+        "recall_in_top_10pct_above_0.70": (top["recall"] or 0) > 0.70,
         "brier_below_0.15": h30["brier"] is not None and h30["brier"] < 0.15,
         "ece_below_0.05": h30["ece"] is not None and h30["ece"] < 0.05,
         "auc_margin_vs_rule_score": _margin(auc30, h30["rule_score"]["auc"]),
