@@ -137,6 +137,9 @@ def serve(
             port=bind_port,
             workers=workers,
             log_level="info",
+            # Uvicorn kills a worker that misses a 5 s health ping: start-up (NiceGUI,
+            # SQLAlchemy) on a busy host takes longer, which made the workers restart forever.
+            timeout_worker_healthcheck=60,
         )
         return
     application = create_app(settings, session_factory=make_session_factory(engine))
