@@ -26,21 +26,42 @@ NO_SHOW_MISSED_SESSIONS = 2
 POOR_FIRST_SESSIONS = 2
 
 
+class Columns:
+    """A metric frame's columns as float arrays, converted once and on first use.
+
+    Flags and scores read a few dozen columns; on the one-row frame of an incremental run the
+    per-operation overhead of pandas Series costs far more than the arithmetic.
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None:
+            array = self.frame[name].to_numpy(dtype=float, na_value=np.nan)
+            self._arrays[name] = array
+        return array
+
+
 @dataclass(frozen=True)
 class ThresholdRule:
+    """``value`` and ``enough`` read float columns (``Columns``); NaN: no value."""
+
     code: str
     label: str
-    value: Callable[[pd.DataFrame], pd.Series]
-    enough: Callable[[pd.DataFrame], pd.Series]
-    breached: Callable[[pd.Series], pd.Series]
+    value: Callable[[Columns], np.ndarray]
+    enough: Callable[[Columns], np.ndarray]
+    breached: Callable[[np.ndarray], np.ndarray]
     threshold: str
 
 
-def _rate(numerator: str, denominator: str) -> Callable[[pd.DataFrame], pd.Series]:
-    return lambda f: f[numerator] / f[denominator].where(f[denominator] > 0)
+def _rate(numerator: str, denominator: str) -> Callable[[Columns], np.ndarray]:
+    return lambda f: f[numerator] / np.where(f[denominator] > 0, f[denominator], np.nan)
 
 
-def _at_least(column: str, minimum: int) -> Callable[[pd.DataFrame], pd.Series]:
+def _at_least(column: str, minimum: int) -> Callable[[Columns], np.ndarray]:
     return lambda f: f[column] >= minimum
 
 
@@ -81,7 +102,7 @@ THRESHOLD_RULES: tuple[ThresholdRule, ...] = (
         "low_engagement",
         "Engagement below 60%",
         lambda f: f["w30_engagement_score"],
-        lambda f: f["w30_engagement_score"].notna(),
+        lambda f: ~np.isnan(f["w30_engagement_score"]),
         lambda v: v < 60,
         "< 60%",
     ),
@@ -106,56 +127,70 @@ PATTERN_BONUS = {"poor_first_session": 15, "high_rescheduling": 20, "no_show_ris
 
 def threshold_flags(frame: pd.DataFrame) -> pd.DataFrame:
     """Boolean column per threshold rule (False when there is not enough data)."""
-    result = pd.DataFrame(index=frame.index)
-    for rule in THRESHOLD_RULES:
-        value = rule.value(frame)
-        result[rule.code] = (rule.enough(frame) & rule.breached(value).fillna(False)).astype(bool)
-    return result
+    columns = Columns(frame)
+    # NaN compares False: an unknown value never breaches a threshold.
+    return pd.DataFrame(
+        {
+            rule.code: rule.enough(columns) & rule.breached(rule.value(columns))
+            for rule in THRESHOLD_RULES
+        },
+        index=frame.index,
+        columns=[rule.code for rule in THRESHOLD_RULES],
+        dtype=bool,
+    )
 
 
 def reschedules_last_week(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series(_reschedules_last_week(Columns(frame)), index=frame.index)
+
+
+def _reschedules_last_week(columns: Columns) -> np.ndarray:
     # Reschedule events and flagged sessions each undercount when a feed lacks the other.
-    return frame[["w7_reschedule_request_count", "w7_reschedule_count"]].max(axis=1)
+    return np.fmax(columns["w7_reschedule_request_count"], columns["w7_reschedule_count"])
 
 
 def pattern_flags(frame: pd.DataFrame) -> pd.DataFrame:
-    result = pd.DataFrame(index=frame.index)
+    f = Columns(frame)
+    login_decline = np.nan_to_num(f["login_decline"], nan=0.0)
     # One poor first session can be noise (a quarter of all first sessions go badly); a
     # student's explicit negative answer, or a repeated pattern, is a signal.
-    result["poor_first_session"] = (
-        (frame["first_session_negative_feedback_30d_count"] > 0)
-        | (frame["first_session_poor_30d_count"] >= POOR_FIRST_SESSIONS)
-        | (frame["first_session_no_follow_up_30d_count"] >= POOR_FIRST_SESSIONS)
+    return pd.DataFrame(
+        {
+            "poor_first_session": (f["first_session_negative_feedback_30d_count"] > 0)
+            | (f["first_session_poor_30d_count"] >= POOR_FIRST_SESSIONS)
+            | (f["first_session_no_follow_up_30d_count"] >= POOR_FIRST_SESSIONS),
+            "high_rescheduling": _reschedules_last_week(f) > HIGH_RESCHEDULES_PER_WEEK,
+            "no_show_risk": (f["no_show_14d_count"] > 0)
+            | (
+                (login_decline > LOGIN_DECLINE) & (f["w30_no_show_count"] > NO_SHOW_MISSED_SESSIONS)
+            ),
+            "engagement_decline": login_decline >= LOGIN_DECLINE,
+        },
+        index=frame.index,
+        dtype=bool,
     )
-    result["high_rescheduling"] = reschedules_last_week(frame) > HIGH_RESCHEDULES_PER_WEEK
-    login_decline = frame["login_decline"].fillna(0)
-    result["no_show_risk"] = (frame["no_show_14d_count"] > 0) | (
-        (login_decline > LOGIN_DECLINE) & (frame["w30_no_show_count"] > NO_SHOW_MISSED_SESSIONS)
-    )
-    result["engagement_decline"] = login_decline >= LOGIN_DECLINE
-    return result.astype(bool)
+
+
+PATTERN_EVIDENCE_KEYS: dict[str, tuple[str, ...]] = {
+    "poor_first_session": (
+        "first_session_poor_30d_count",
+        "first_session_negative_feedback_30d_count",
+        "first_session_no_follow_up_30d_count",
+        "first_sessions_30d_n",
+    ),
+    "high_rescheduling": (
+        "w7_reschedule_request_count",
+        "w7_reschedule_count",
+        "w7_short_notice_reschedule_count",
+    ),
+    "no_show_risk": ("no_show_14d_count", "w30_no_show_count", "login_decline"),
+    "engagement_decline": ("login_decline", "w7_login_count", "w30_login_count"),
+}
 
 
 def pattern_evidence(frame: pd.DataFrame, tutor_id: str, code: str) -> dict[str, float | int]:
     row = frame.loc[tutor_id]
-    keys: tuple[str, ...]
-    if code == "poor_first_session":
-        keys = (
-            "first_session_poor_30d_count",
-            "first_session_negative_feedback_30d_count",
-            "first_session_no_follow_up_30d_count",
-            "first_sessions_30d_n",
-        )
-    elif code == "high_rescheduling":
-        keys = (
-            "w7_reschedule_request_count",
-            "w7_reschedule_count",
-            "w7_short_notice_reschedule_count",
-        )
-    elif code == "no_show_risk":
-        keys = ("no_show_14d_count", "w30_no_show_count", "login_decline")
-    else:
-        keys = ("login_decline", "w7_login_count", "w30_login_count")
+    keys = PATTERN_EVIDENCE_KEYS.get(code, PATTERN_EVIDENCE_KEYS["engagement_decline"])
     return {key: _plain(row[key]) for key in keys}
 
 

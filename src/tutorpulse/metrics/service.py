@@ -23,9 +23,10 @@ from tutorpulse.metrics.compute import (
     wilson_interval,
 )
 from tutorpulse.metrics.flags import (
+    PATTERN_EVIDENCE_KEYS,
     PATTERN_LABELS,
     THRESHOLD_RULES,
-    pattern_evidence,
+    Columns,
 )
 from tutorpulse.metrics.models import TierChange, TutorFlag, TutorPerformanceMetric
 
@@ -302,21 +303,29 @@ def _active_flags(
 ) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
     active: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
     rules = {rule.code: rule for rule in THRESHOLD_RULES}
+    columns = Columns(frame)
     for code in red_flags.columns:
-        values = rules[code].value(frame)
-        for tutor_id in red_flags.index[red_flags[code]]:
-            active[(str(tutor_id), code)] = (
+        values = rules[code].value(columns)
+        positions = frame.index.get_indexer(red_flags.index[red_flags[code].to_numpy(bool)])
+        for position in positions.tolist():
+            active[(str(frame.index[position]), code)] = (
                 "threshold",
                 {
                     "label": rules[code].label,
-                    "value": plain(values[tutor_id]),
+                    "value": plain(values[position]),
                     "threshold": rules[code].threshold,
                 },
             )
     for code in patterns.columns:
-        for tutor_id in patterns.index[patterns[code]]:
-            evidence = {k: plain(v) for k, v in pattern_evidence(frame, tutor_id, code).items()}
-            active[(str(tutor_id), code)] = ("pattern", {"label": PATTERN_LABELS[code]} | evidence)
+        positions = frame.index.get_indexer(patterns.index[patterns[code].to_numpy(bool)])
+        keys = PATTERN_EVIDENCE_KEYS.get(code, PATTERN_EVIDENCE_KEYS["engagement_decline"])
+        for position in positions.tolist():
+            # Floats, as ``pattern_evidence`` reads them: a row of the all-numeric frame.
+            evidence = {key: plain(columns[key][position]) for key in keys}
+            active[(str(frame.index[position]), code)] = (
+                "pattern",
+                {"label": PATTERN_LABELS[code]} | evidence,
+            )
     return active
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tutorpulse.metrics.compute import MIN_DUE_SESSIONS, MIN_FIRST_SESSIONS, MIN_RATED
-from tutorpulse.metrics.flags import PATTERN_BONUS, reschedules_last_week
+from tutorpulse.metrics.flags import PATTERN_BONUS
 
 COMPONENT_WEIGHTS = {
     "engagement_decline": 0.25,
@@ -44,37 +44,53 @@ def risk_level(score: float) -> str:
     return "Low"
 
 
-def _clip(values: pd.Series) -> pd.Series:
-    return values.clip(lower=0, upper=1).fillna(0)
+def _clip(values: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.clip(values, 0, 1), nan=0.0)
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return frame[name].to_numpy(dtype=float, na_value=np.nan)
+
+
+def _masked(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    return np.where(keep, values, np.nan)
 
 
 def rule_components(frame: pd.DataFrame) -> pd.DataFrame:
-    decline = _clip((frame["login_decline"] - 0.1) / 0.5)
-    low_engagement = _clip((60 - frame["w30_engagement_score"]) / 60)
-    engagement = decline.where(frame["login_decline"].notna(), low_engagement)
+    # Plain float arrays, not Series: an incremental run scores a one-row frame, where the
+    # per-operation overhead of pandas (dozens of aligned Series) costs more than the maths.
+    def col(name: str) -> np.ndarray:
+        return _column(frame, name)
 
-    rated7 = frame["w7_avg_rating"].where(frame["w7_rated_n"] >= 2)
-    rated30 = frame["rating_last30"].where(frame["rating_last30_n"] >= MIN_RATED)
-    performance = np.maximum(_clip(rated30 - rated7), _clip((3.8 - rated30) / 1.3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        login_decline = col("login_decline")
+        decline = _clip((login_decline - 0.1) / 0.5)
+        low_engagement = _clip((60 - col("w30_engagement_score")) / 60)
+        engagement = np.where(~np.isnan(login_decline), decline, low_engagement)
 
-    due30 = frame["w30_due_count"]
-    reschedule_rate = frame["w30_reschedule_count"] / due30.where(due30 >= MIN_DUE_SESSIONS)
-    reschedule = np.maximum(
-        _clip((reschedule_rate - 0.05) / 0.25), _clip((reschedules_last_week(frame) - 1) / 4)
-    )
+        rated7 = _masked(col("w7_avg_rating"), col("w7_rated_n") >= 2)
+        rated30 = _masked(col("rating_last30"), col("rating_last30_n") >= MIN_RATED)
+        performance = np.maximum(_clip(rated30 - rated7), _clip((3.8 - rated30) / 1.3))
 
-    first_n = frame["w30_first_rated_n"]
-    success = frame["w30_first_success_count"] / first_n.where(first_n >= MIN_FIRST_SESSIONS)
-    first_quality = _clip((0.70 - success) / 0.40)
+        due30 = col("w30_due_count")
+        enough_due = _masked(due30, due30 >= MIN_DUE_SESSIONS)
+        reschedule_rate = col("w30_reschedule_count") / enough_due
+        last_week = np.fmax(col("w7_reschedule_request_count"), col("w7_reschedule_count"))
+        reschedule = np.maximum(_clip((reschedule_rate - 0.05) / 0.25), _clip((last_week - 1) / 4))
 
-    no_show_rate = frame["w30_no_show_count"] / due30.where(due30 >= MIN_DUE_SESSIONS)
-    no_show = _clip((no_show_rate - 0.02) / 0.10)
+        first_n = col("w30_first_rated_n")
+        success = col("w30_first_success_count") / _masked(first_n, first_n >= MIN_FIRST_SESSIONS)
+        first_quality = _clip((0.70 - success) / 0.40)
 
-    tenure = 60 / (60 + frame["tenure_days"].clip(lower=0))
-    availability = np.maximum(
-        _clip(-frame["availability_change_pct"] / 0.5),
-        _clip((-frame["sessions_trend"] - 0.2) / 0.5),
-    )
+        no_show_rate = col("w30_no_show_count") / enough_due
+        no_show = _clip((no_show_rate - 0.02) / 0.10)
+
+        tenure_days = col("tenure_days")
+        tenure = 60 / (60 + np.where(tenure_days < 0, 0.0, tenure_days))
+        availability = np.maximum(
+            _clip(-col("availability_change_pct") / 0.5),
+            _clip((-col("sessions_trend") - 0.2) / 0.5),
+        )
     return pd.DataFrame(
         {
             "engagement_decline": engagement,
@@ -82,7 +98,7 @@ def rule_components(frame: pd.DataFrame) -> pd.DataFrame:
             "reschedule_pattern": reschedule,
             "first_session_quality": first_quality,
             "no_show_risk": no_show,
-            "tenure_risk": tenure.fillna(1.0),
+            "tenure_risk": np.nan_to_num(tenure, nan=1.0),
             "availability_reduction": availability,
         },
         index=frame.index,
@@ -92,11 +108,21 @@ def rule_components(frame: pd.DataFrame) -> pd.DataFrame:
 def rule_scores(frame: pd.DataFrame, patterns: pd.DataFrame) -> pd.DataFrame:
     """Score, risk level and weighted contributions (in score points) per tutor."""
     components = rule_components(frame)
-    contributions = components * pd.Series(COMPONENT_WEIGHTS) * 100
-    bonus = sum(patterns[code].astype(int) * points for code, points in PATTERN_BONUS.items())
-    score = (contributions.sum(axis=1) + bonus).clip(upper=100).round().astype(int)
-    result = contributions.add_prefix("points_")
+    points = {
+        f"points_{name}": components[name].to_numpy() * weight * 100
+        for name, weight in COMPONENT_WEIGHTS.items()
+    }
+    # Summed column by column, left to right: the same order (and float result) as a
+    # row-wise sum of the contributions frame.
+    total = np.zeros(len(frame))
+    for values in points.values():
+        total = total + values
+    bonus = np.zeros(len(frame), dtype=np.int64)
+    for code, bonus_points in PATTERN_BONUS.items():
+        bonus = bonus + patterns[code].to_numpy(dtype=np.int64) * bonus_points
+    score = np.round(np.minimum(total + bonus, 100)).astype(int)
+    result = pd.DataFrame(points, index=frame.index)
     result["pattern_bonus"] = bonus
     result["score"] = score
-    result["risk_level"] = score.map(risk_level)
+    result["risk_level"] = [risk_level(value) for value in score.tolist()]
     return result
