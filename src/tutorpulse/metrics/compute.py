@@ -55,7 +55,7 @@ def compute_metrics(
     tutors = tutors.drop_duplicates("tutor_id").sort_values("tutor_id")
     index = pd.Index(tutors["tutor_id"].to_numpy(), name="tutor_id")
     sessions = _Rows(data.sessions, index, "scheduled_start", end)
-    sessions.keep(sessions.column("status").isin(DUE_STATUSES).to_numpy())
+    sessions.keep(_any_of(sessions.column("status"), DUE_STATUSES))
     events = _Rows(data.events, index, "event_timestamp", end)
     feedback = _Rows(data.feedback, index, "submitted_at", end)
 
@@ -74,8 +74,21 @@ def compute_metrics(
 DAY_NS = 86_400 * 10**9
 
 
+def _any_of(values: np.ndarray, options: Iterable[object]) -> np.ndarray:
+    """Element-wise membership; missing values (None, NaN) match nothing."""
+    found = np.zeros(len(values), dtype=bool)
+    for option in options:
+        found |= values == option
+    return found
+
+
 class _Rows:
-    """Records before ``end`` of the tutors in ``index``, as positions and ages in days."""
+    """Records before ``end`` of the tutors in ``index``, as positions and ages in days.
+
+    Columns are read lazily as arrays of the kept rows (never a filtered copy of the whole
+    frame): an incremental run touches a handful of rows, where pandas' per-call overhead
+    dominates, and a full run reads each column once.
+    """
 
     def __init__(
         self, frame: pd.DataFrame, index: pd.Index, time_column: str, end: pd.Timestamp
@@ -83,26 +96,42 @@ class _Rows:
         codes = index.get_indexer(pd.Index(frame["tutor_id"]))
         times = frame[time_column].to_numpy(dtype="datetime64[ns]").astype(np.int64)
         keep = (codes >= 0) & (times < end.value)
-        self.frame = frame[keep]
+        self.frame = frame
+        self.rows = np.flatnonzero(keep)
         self.codes = codes[keep]
         self.age_days = (end.value - times[keep]) / DAY_NS
         self.size = len(index)
+        self._cache: dict[tuple[str, str], np.ndarray] = {}
 
     def keep(self, mask: np.ndarray) -> None:
-        self.frame, self.codes, self.age_days = (
-            self.frame[mask],
+        self.rows, self.codes, self.age_days = (
+            self.rows[mask],
             self.codes[mask],
             self.age_days[mask],
         )
+        self._cache.clear()
 
-    def column(self, name: str) -> pd.Series:
-        return self.frame[name]
+    def _read(self, name: str, kind: str) -> np.ndarray:
+        found = self._cache.get((name, kind))
+        if found is None:
+            series = self.frame[name]
+            if kind == "flag":
+                found = series.to_numpy(dtype=bool, na_value=False)[self.rows]
+            elif kind == "number":
+                found = series.to_numpy(dtype=float, na_value=np.nan)[self.rows]
+            else:
+                found = series.to_numpy()[self.rows]
+            self._cache[(name, kind)] = found
+        return found
+
+    def column(self, name: str) -> np.ndarray:
+        return self._read(name, "column")
 
     def flag(self, name: str) -> np.ndarray:
-        return self.frame[name].fillna(False).to_numpy(dtype=bool)
+        return self._read(name, "flag")
 
     def number(self, name: str) -> np.ndarray:
-        return self.frame[name].to_numpy(dtype=float, na_value=np.nan)
+        return self._read(name, "number")
 
     def within(self, days: float) -> np.ndarray:
         return self.age_days <= days
@@ -128,10 +157,10 @@ def _window_metrics(
     sessions: _Rows, events: _Rows, window: int, has_event_feed: bool
 ) -> Iterable[tuple[str, np.ndarray]]:
     inside = sessions.within(window)
-    completed = inside & (sessions.column("status") == "completed").to_numpy()
+    completed = inside & (sessions.column("status") == "completed")
     rating = sessions.number("student_rating")
     rated = inside & ~np.isnan(rating)
-    first = rated & (sessions.column("session_number") == 1).to_numpy()
+    first = rated & (sessions.column("session_number") == 1)
     yield "due_count", sessions.count(inside)
     yield "completed_count", sessions.count(completed)
     yield "no_show_count", sessions.count(inside & sessions.flag("no_show"))
@@ -151,7 +180,7 @@ def _window_metrics(
     yield "avg_engagement_in_session", sessions.mean(sessions.number("engagement_score"), completed)
 
     recent = events.within(window)
-    kind = events.column("event_type").to_numpy()
+    kind = events.column("event_type")
     logins = events.count(recent & (kind == "login"))
     yield "login_count", logins
     prep_rows = recent & (kind == "session_prep")
@@ -168,7 +197,7 @@ def _window_metrics(
     yield "training_count", events.count(recent & (kind == "training_completed"))
     yield "availability_change_count", events.count(recent & (kind == "availability_change"))
     requests = recent & (kind == "reschedule_request")
-    requests &= (events.column("initiated_by") == "tutor").to_numpy()
+    requests &= events.column("initiated_by") == "tutor"
     yield "reschedule_request_count", events.count(requests)
     short = requests & (events.number("hours_notice") < SHORT_NOTICE_HOURS)
     yield "short_notice_reschedule_count", events.count(short)
@@ -220,9 +249,9 @@ def _overall_metrics(
     yield "rating_last30", sessions.mean(rating, last)
     yield "rating_last30_n", sessions.count(last)
 
-    completed = (sessions.column("status") == "completed").to_numpy()
+    completed = sessions.column("status") == "completed"
     yield "days_since_last_session", sessions.latest(completed)
-    kind = events.column("event_type").to_numpy()
+    kind = events.column("event_type")
     logins = kind == "login"
     yield "days_since_last_login", events.latest(logins)
 
@@ -272,21 +301,20 @@ def _first_session_signals(
     sessions: _Rows, feedback: _Rows, rating: np.ndarray
 ) -> Iterable[tuple[str, np.ndarray]]:
     """Counts behind the poor-first-session pattern over the last 30 days."""
-    number = sessions.column("session_number").to_numpy()
+    number = sessions.column("session_number")
     first = (number == 1) & sessions.within(30)
     yield "first_sessions_30d_n", sessions.count(first)
     late = sessions.number("late_start_minutes") > LATE_MINUTES
     yield "first_session_poor_30d_count", sessions.count(first & ((rating < 3) | late))
-    negative = (
-        ~feedback.flag("would_recommend")
-        | feedback.column("would_work_again").isin(["probably_not", "no"]).to_numpy()
+    negative = ~feedback.flag("would_recommend") | _any_of(
+        feedback.column("would_work_again"), ("probably_not", "no")
     )
     negative &= feedback.flag("is_first_session") & feedback.within(30)
     yield "first_session_negative_feedback_30d_count", feedback.count(negative)
     # A held first session 14-30 days ago with no later session of the same pair.
-    completed = (sessions.column("status") == "completed").to_numpy()
+    completed = sessions.column("status") == "completed"
     matured = first & completed & ~sessions.within(14)
-    students = sessions.column("student_id").to_numpy()
+    students = sessions.column("student_id")
     followed = set(zip(sessions.codes[number > 1], students[number > 1], strict=True))
     lonely = np.array(
         [
