@@ -181,3 +181,55 @@ def test_top_decile_figures_are_plain_precision_with_ceiling_recall_and_interval
         "precision_ci95": [None, None],
         "recall_ci95": [None, None],
     }
+
+
+def test_interventions_that_work_lower_the_score_of_those_who_received_them() -> None:
+    """Declining tutors level off at a low activity, from which the untreated ones quit at
+    a random moment; half of them (the treated) got a coaching session when they levelled
+    off, and it works (the simulated effect): they stay. Nothing but the coaching tells the
+    two apart, so a model that learnt from the intervention history must score a tutor in
+    that state lower once they have received coaching."""
+    rng = np.random.default_rng(21)
+    b = MarketBuilder()
+    received = []
+    for k in range(160):
+        tutor_id = f"t{k:03d}"
+        b.tutor(tutor_id, onboarded_days_before=int(rng.integers(100, 600)), baseline=10)
+        level = rng.normal(1.1, 0.1)
+        declining = rng.random() < 0.5
+        drift = rng.normal(-0.03, 0.005) if declining else 0.0
+        treated = declining and k % 2 == 1
+        for n in range(DAYS):
+            back = DAYS - 1 - n
+            if drift < 0 and level < 0.8:
+                drift = 0.0  # levelled off
+                if treated:
+                    received.append((tutor_id, "H1", at(back + 0.9)))
+            elif declining and drift == 0 and not treated and rng.random() < 0.08:
+                break  # quits abruptly
+            level += drift + rng.normal(0, 0.01)
+            for _ in range(rng.poisson(max(0.0, min(2.5, 1.6 * level)))):
+                b.session(tutor_id, at(back + rng.random() * 0.5), rating=4.0)
+            for _ in range(rng.poisson(max(0.1, 1.5 * level))):
+                b.event(tutor_id, at(back + rng.random() * 0.5), "login")
+    history = pd.DataFrame(received, columns=["tutor_id", "intervention_type", "reached_at"])
+    history["reached_at"] = pd.to_datetime(history["reached_at"], utc=True)
+    dataset = build_dataset(
+        b.build(), observed_from=START, observed_until=AS_OF, interventions=history
+    )
+    assert dataset.rows["received_coaching_30d"].sum() > 0
+    model = train_churn_model(dataset, seed=0, max_configs=1).model
+    assert "received_coaching_14d" in model.features
+    rows = dataset.rows[dataset.rows["received_coaching_30d"] == 0]
+    coached = rows.assign(
+        received_coaching_14d=1.0,
+        received_coaching_30d=1.0,
+        interventions_received_30d=rows["interventions_received_30d"] + 1,
+        days_since_last_intervention=3.0,
+    )
+    # The trees' own 30-day probabilities (before the calibration's steps), for the tutors
+    # the model thinks at risk: coaching received must pull them down.
+    before = model.raw_probabilities(rows)[:, 2]
+    after = model.raw_probabilities(coached)[:, 2]
+    at_risk = before > np.quantile(before, 0.8)
+    assert after[at_risk].mean() < 0.8 * before[at_risk].mean()
