@@ -85,8 +85,8 @@ def metric_rows(
     without it, only the inactivity rule is applied (from the days since the last session).
     """
     # Plain dicts: pandas row access is far slower than the formatting done here.
-    records = frame.to_dict("records")
-    tier_records = tiers.reindex(frame.index).to_dict("records")
+    records = _records(frame)
+    tier_records = _records(tiers.reindex(frame.index))
     for tutor_id, row, tier_row in zip(frame.index, records, tier_records, strict=True):
         tier = tier_row["tier"] if isinstance(tier_row["tier"], str) else None
         overall = {key: plain(row[key]) for key in OVERALL_KEYS}
@@ -100,6 +100,14 @@ def metric_rows(
             state = churn.get(str(tutor_id))
         for window in WINDOWS:
             yield _window_row(str(tutor_id), row, window, as_of, tier, overall, state)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame.to_dict("records")`` (native Python scalars), built column by column: pandas'
+    own version boxes every cell through several checks, the main cost of a one-tutor save."""
+    names = [str(name) for name in frame.columns]
+    columns = [frame[name].to_numpy().tolist() for name in frame.columns]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _window_row(

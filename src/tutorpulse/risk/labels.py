@@ -46,8 +46,10 @@ class Spell:
 
 
 def _day_numbers(stamps: pd.Series, origin: date) -> np.ndarray:
-    days = stamps.dt.tz_convert("UTC").dt.tz_localize(None).dt.normalize() - pd.Timestamp(origin)
-    return np.asarray(days.dt.days.to_numpy(dtype=np.int64), dtype=np.int64)
+    # Whole UTC days as integer arithmetic on the instants (numpy floors to the day), far
+    # cheaper than pandas' .dt chain on the few rows of an incremental run.
+    days = stamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    return np.asarray((days - np.datetime64(origin, "D")).astype(np.int64), dtype=np.int64)
 
 
 def churn_spells(data: MarketData, *, observed_from: date, observed_until: date) -> pd.DataFrame:
