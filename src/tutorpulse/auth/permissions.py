@@ -43,6 +43,7 @@ class Permission(StrEnum):
     MANAGE_TOKENS = "tokens.manage"
     READ_AUDIT = "audit.read"
     READ_OWN_AUDIT = "audit.read_own"
+    READ_SYSTEM = "system.read"  # the admin "system" page: health and pipeline figures
     MANAGE_MODELS = "models.manage"
 
 
@@ -268,6 +269,7 @@ ROUTES: tuple[RouteRule, ...] = (
     _page("/feedback/{token}", Access.PUBLIC),
     _page("/admin/users", P, Permission.MANAGE_USERS),
     _page("/admin/audit", P, Permission.READ_AUDIT),
+    _page("/admin/system", P, Permission.READ_SYSTEM),
     _page("/me/audit", P, Permission.READ_OWN_AUDIT),
 )
 

@@ -25,6 +25,7 @@ def register_pages() -> None:
             return
         from tutorpulse.ui import (
             admin_audit,
+            admin_system,
             admin_users,
             analytics,
             feedback,
@@ -37,7 +38,7 @@ def register_pages() -> None:
 
         for module in (home, tutors, profile, tasks, analytics, portal, feedback):
             module.register()
-        for module in (admin_users, admin_audit):
+        for module in (admin_users, admin_audit, admin_system):
             module.register()
         _registered = True
 

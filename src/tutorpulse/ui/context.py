@@ -165,6 +165,7 @@ NAV = (
     ("/me/audit", "Who viewed my data", "visibility", Permission.READ_OWN_AUDIT),
     ("/admin/users", "Accounts", "manage_accounts", Permission.MANAGE_USERS),
     ("/admin/audit", "Audit log", "policy", Permission.READ_AUDIT),
+    ("/admin/system", "System", "monitor_heart", Permission.READ_SYSTEM),
 )
 STYLE = """
 <style>
