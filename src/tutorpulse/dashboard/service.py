@@ -172,8 +172,9 @@ def _at_risk(db: Session, *, day: date | None, metric_day: date | None = None) -
         )
         .exists()
     )
+    # One row per tutor at most: the model's, or (without one) the rules' (unique per source).
     count = db.scalar(
-        select(func.count(func.distinct(found.tutor_id))).where(
+        select(func.count()).where(
             found.prediction_date == day,
             found.risk_level.in_(AT_RISK_LEVELS),
             or_(found.score_source == MODEL_SOURCE, ~has_model),
@@ -576,7 +577,11 @@ def list_alerts(
             ChurnPrediction.tutor_id.label("tutor_id"),
             func.max(ChurnPrediction.prediction_date).label("day"),
         )
-        .where(ChurnPrediction.prediction_date >= (since or date.min))
+        .where(
+            ChurnPrediction.prediction_date >= (since or date.min),
+            # Only the alerts' tutors: an index seek each, not a scan of every prediction.
+            ChurnPrediction.tutor_id.in_(select(Alert.tutor_id).where(*conditions)),
+        )
         .group_by(ChurnPrediction.tutor_id)
         .subquery()
     )
@@ -594,7 +599,10 @@ def list_alerts(
             and_(
                 model.tutor_id == Alert.tutor_id,
                 model.prediction_date == newest.c.day,
-                model.score_source == MODEL_SOURCE,
+                # lower(): the source is then no index key, so SQLite reads the score and
+                # level from ix_predictions_tutor_day_score instead of looking up each row
+                # (with its JSON factors) through the unique index.
+                func.lower(model.score_source) == MODEL_SOURCE,
             ),
         )
         .outerjoin(
@@ -602,7 +610,7 @@ def list_alerts(
             and_(
                 rules.tutor_id == Alert.tutor_id,
                 rules.prediction_date == newest.c.day,
-                rules.score_source == RULES_SOURCE,
+                func.lower(rules.score_source) == RULES_SOURCE,
             ),
         )
         .where(*conditions)
