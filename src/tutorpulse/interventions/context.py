@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
@@ -17,6 +17,7 @@ from tutorpulse.metrics.service import chunked
 from tutorpulse.risk.models import ChurnPrediction
 
 SMALL_BATCH = 500
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
 
 def load_contexts(
@@ -157,12 +158,12 @@ def _open_flags(
 
 
 def _exemplary_since(db: Session, *, tutor_ids: list[str], as_of: date) -> dict[str, date]:
-    latest = (
+    latest_query = (
         select(TierChange.tutor_id, func.max(TierChange.changed_on).label("day"))
         .where(TierChange.kind == "change", TierChange.changed_on <= as_of)
         .group_by(TierChange.tutor_id)
-        .subquery()
     )
+    latest = _restrict(latest_query, TierChange.tutor_id, tutor_ids).subquery()
     query = select(TierChange.tutor_id, TierChange.changed_on).join(
         latest,
         and_(
@@ -222,7 +223,7 @@ def _first_session_ratings(db: Session, *, tutor_ids: list[str], as_of: date) ->
     return {tid: float(avg) for tid, avg, n in db.execute(query) if tid in wanted and n >= 3}
 
 
-def _restrict(query: Select[Any], column: Any, tutor_ids: list[str]) -> Select[Any]:
+def _restrict(query: SelectT, column: Any, tutor_ids: list[str]) -> SelectT:
     """A few tutors (an incremental run): filter in SQL; many: aggregate all and pick."""
     if len(tutor_ids) <= SMALL_BATCH:
         return query.where(column.in_(tutor_ids))

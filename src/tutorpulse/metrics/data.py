@@ -244,7 +244,17 @@ BOOLEAN_TEXT = {"t": True, "f": False, True: True, False: False}
 
 
 def _boolean(series: pd.Series) -> pd.Series:
-    return series.map(BOOLEAN_TEXT).astype("boolean")
+    """Nullable booleans from bools, 1/0 or "t"/"f" (``BOOLEAN_TEXT``); anything else is NA.
+
+    Element-wise comparisons rather than ``Series.map(dict)``, whose set-up dominates on the
+    few rows of an incremental run."""
+    if series.dtype == bool:
+        return series.astype("boolean")
+    values = series.to_numpy(dtype=object)
+    true = (values == True) | (values == "t")  # noqa: E712 - 1 and True alike, as dict keys
+    false = (values == False) | (values == "f")  # noqa: E712
+    array = pd.arrays.BooleanArray(true, ~(true | false))
+    return pd.Series(array, index=series.index, name=series.name)
 
 
 def _json_list(value: Any) -> list[str]:

@@ -53,26 +53,52 @@ def composite_percentile(frame: pd.DataFrame) -> pd.Series:
     return ranks.mean(axis=1).rank(pct=True)
 
 
-def assign_tiers(frame: pd.DataFrame, red_flags: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
-    eligible = frame["w30_due_count"] >= MIN_DUE_SESSIONS
-    percentile = pd.Series(np.nan, index=frame.index)
-    if eligible.any():
-        percentile[eligible] = composite_percentile(frame[eligible])
-    red_count = red_flags.sum(axis=1)
+COMPOSITE_COLUMNS = (
+    "w30_due_count",
+    "w30_held_n",
+    "w30_first_rated_n",
+    "rating_last30",
+    "w30_first_success_count",
+    "w30_engagement_score",
+    "w30_objectives_met_count",
+    "w30_reschedule_count",
+    "w30_no_show_count",
+)
 
-    tier = pd.Series("Developing", index=frame.index, dtype=object)
+
+def assign_tiers(frame: pd.DataFrame, red_flags: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
+    # Masks on plain arrays: on the one-row frame of an incremental run, boolean setitem on
+    # Series costs more than everything else here.
+    eligible = frame["w30_due_count"].to_numpy() >= MIN_DUE_SESSIONS
+    percentile = np.full(len(frame), np.nan)
+    if eligible.any():
+        ranked = frame[list(COMPOSITE_COLUMNS)][eligible]
+        percentile[eligible] = composite_percentile(ranked).to_numpy(dtype=float)
+    red_count = red_flags.to_numpy(dtype=np.int64).sum(axis=1)
+    score = scores.to_numpy()
+
+    tier = np.full(len(frame), "Developing", dtype=object)
     tier[(percentile >= 0.50) & (red_count <= 2)] = "Strong"
     tier[(percentile >= 0.90) & (red_count <= 1)] = "Exemplary"
-    critical = scores >= CRITICAL_SCORE
+    critical = score >= CRITICAL_SCORE
     tier[(red_count >= 4) | (percentile <= 0.15) | critical] = "Needs Attention"
     tier[(percentile <= 0.03) | (critical & (percentile <= 0.05))] = "At Risk"
     tier[~eligible] = None
 
     reason = [
-        _reason(t, p, int(r), int(s))
-        for t, p, r, s in zip(tier, percentile, red_count, scores, strict=True)
+        _reason(t, p, r, int(s))
+        for t, p, r, s in zip(
+            tier.tolist(), percentile.tolist(), red_count.tolist(), score.tolist(), strict=True
+        )
     ]
-    return pd.DataFrame({"tier": tier, "percentile": percentile, "reason": reason})
+    return pd.DataFrame(
+        {
+            "tier": pd.Series(tier, index=frame.index, dtype=object),
+            "percentile": percentile,
+            "reason": reason,
+        },
+        index=frame.index,
+    )
 
 
 def _reason(tier: str | None, percentile: float, red: int, score: int) -> str:
