@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = Field(default=None, repr=False)
     smtp_tls: bool = True
+    sentry_dsn: str | None = Field(
+        default=None,
+        repr=False,
+        description="Report unhandled errors to Sentry (no personal data); unset: off.",
+    )
+    simulator_speed: float = Field(
+        default=1440.0,
+        gt=0,
+        le=1_000_000,
+        description="Live simulator pace, simulated seconds per real second: 1 = real time "
+        "(the marketplace's true load), 1440 = one simulated day per real minute (demo).",
+    )
     pipeline_clock: Literal["system", "data"] = Field(
         default="system",
         description="Time of the pipeline worker: wall time, or the latest data (replays, demo).",

@@ -27,6 +27,7 @@ from tutorpulse.db.availability import database_unavailable, first_line
 from tutorpulse.db.engine import make_engine, make_session_factory
 from tutorpulse.ingest import api as ingest_api
 from tutorpulse.observability.api import install as install_observability
+from tutorpulse.observability.sentry import init_sentry
 from tutorpulse.realtime.live import Listener, LiveSignal, install_publisher
 from tutorpulse.risk import api as risk_api
 
@@ -49,6 +50,7 @@ def create_app(
     if session_factory is None:
         session_factory = make_session_factory(make_engine(settings.effective_database_url))
     app.state.settings = settings
+    init_sentry(settings)  # only with TUTORPULSE_SENTRY_DSN set
     app.state.session_factory = session_factory
     app.state.clock = clock or SystemClock()
     # Routers resolve the signed-in user through this seam (set by enforce_route_table).

@@ -14,6 +14,7 @@ from tutorpulse.clock import Clock, SystemClock
 from tutorpulse.config import Settings
 from tutorpulse.errors import TutorpulseError
 from tutorpulse.observability.logging import configure_logging
+from tutorpulse.observability.sentry import init_sentry
 
 log = logging.getLogger("tutorpulse.workers")
 
@@ -126,6 +127,7 @@ def worker_command(
     settings = load_settings()
     require_migrated(make_engine(settings.effective_database_url))
     configure_logging()
+    init_sentry(settings)  # only with TUTORPULSE_SENTRY_DSN set
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -444,7 +444,7 @@ def run_simulator_worker(
 
 def simulator_worker(settings: Settings, stop: threading.Event) -> None:
     """``(settings, stop)`` form for ``tutorpulse.jobs.cli.register_worker("simulator", ...)``."""
-    run_simulator_worker(settings=settings, stop=stop)
+    run_simulator_worker(settings=settings, stop=stop, speed=settings.simulator_speed)
 
 
 def simulated_now(settings: Settings) -> datetime | None:
