@@ -215,3 +215,51 @@ def test_flag_evidence_satisfaction_and_training_figures(db: Session, tmp_path: 
     assert overall["by_session_type"]["group"] == {"avg_rating": 5.0, "n": 1}
     assert overall["by_subject"]["Mathematics"]["n"] == 3
     assert overall["training_assigned"] == 2 and overall["training_completion_rate"] == 0.5
+
+
+# Bookkeeping of the row itself, not computed figures: new on every write.
+ROW_BOOKKEEPING = {"metric_id", "prediction_id", "id", "created_at", "updated_at"}
+# Population-relative figures: a partial run keeps the last full run's tier, and its reason
+# says so; the percentile is only meaningful over the whole population.
+POPULATION_FIGURES = {"composite_percentile", "tier_reason"}
+
+
+def _stored_rows(db: Session, tutor_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Every stored column of one tutor's metrics, flags and rule scores (as of AS_OF)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name, model, order in (
+        ("metrics", TutorPerformanceMetric, TutorPerformanceMetric.window_days),
+        ("flags", TutorFlag, TutorFlag.flag_type),
+        ("scores", ChurnPrediction, ChurnPrediction.score_source),
+    ):
+        rows = db.execute(
+            select(model.__table__).where(model.tutor_id == tutor_id).order_by(order)
+        ).mappings()
+        found[name] = [
+            {key: value for key, value in row.items() if key not in ROW_BOOKKEEPING} for row in rows
+        ]
+    for row in found["metrics"]:
+        overall = row["details"]["overall"]
+        row["population"] = {key: overall.pop(key) for key in POPULATION_FIGURES}
+    return found
+
+
+def test_an_incremental_run_stores_what_the_full_run_stores(db: Session) -> None:
+    run_import(db, SAMPLE_DIR)
+    run_pipeline(db, as_of=AS_OF, now=NOW)
+    tutor_ids = db.scalars(
+        select(TutorPerformanceMetric.tutor_id).distinct().order_by(TutorPerformanceMetric.tutor_id)
+    ).all()
+    assert len(tutor_ids) == 8
+    full = {tutor_id: _stored_rows(db, tutor_id) for tutor_id in tutor_ids}
+    assert any(rows["flags"] for rows in full.values())  # the comparison covers flags too
+    for tutor_id in tutor_ids:
+        result = run_pipeline(db, as_of=AS_OF, now=NOW, tutor_ids=[tutor_id])
+        assert result.tutors == 1 and result.metric_rows == 3
+        incremental = _stored_rows(db, tutor_id)
+        for row in incremental["metrics"]:
+            assert row.pop("population")["tier_reason"] == "tier from the last full run"
+        for row in full[tutor_id]["metrics"]:
+            row.pop("population")
+        assert incremental == full[tutor_id], tutor_id
+        assert len(incremental["metrics"]) == 3 and len(incremental["scores"]) == 1
