@@ -12,7 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from tutorpulse.errors import TutorpulseError
-from tutorpulse.interventions.validation import ValidationPlan, ValidationReport, validate
+from tutorpulse.interventions.validation import (
+    MIN_UNITS_PER_ARM,
+    ValidationPlan,
+    ValidationReport,
+    validate,
+)
 
 interventions_app = typer.Typer(
     help="Intervention effectiveness: validation of the measured uplift.", no_args_is_help=True
@@ -47,24 +52,24 @@ def render(report: ValidationReport) -> Table:
     plan = report.plan
     table = Table(
         title=(
-            f"Uplift vs true effect: departure begins within {plan.horizon_days} days "
-            f"(percentage points; seed {plan.seed}, {plan.days} days, "
-            f"{report.tutors} tutors, holdout {plan.holdout_share:.0%})"
+            f"Uplift vs true effect on 'departure begins within {plan.horizon_days} days' "
+            f"(percentage points)\nseed {plan.seed}, {plan.days} days, {report.tutors} tutors, "
+            f"holdout {plan.holdout_share:.0%}; effect = configured hazard reduction"
         )
     )
     for column in (
         "type",
-        "configured",
+        "effect",
         "n treated",
         "n holdout",
         "treated %",
         "holdout %",
         "uplift",
         "95% CI",
-        "true effect",
+        "truth",
         "recovered",
     ):
-        table.add_column(column, justify="left" if column == "type" else "right")
+        table.add_column(column, justify="left" if column == "type" else "right", no_wrap=True)
     for row in report.results:
         recovered = {True: "yes", False: "NO", None: "too few"}[row.recovered]
         interval = f"[{_percent(row.low)}, {_percent(row.high)}]" if row.low is not None else "-"
@@ -148,11 +153,13 @@ def validate_command(
     with tempfile.TemporaryDirectory(prefix="tutorpulse-validate-") as scratch:
         directory = workdir or Path(scratch)
         report = _run(plan, directory, console)
-    console.print(render(report))
+    # The result goes to stdout, wide enough for the table even when piped.
+    output = Console(width=None if console.is_terminal else 130)
+    output.print(render(report))
     summary = report.as_dict()
-    console.print(
+    output.print(
         f"recovered {summary['recovered']} of {summary['judged']} types with at least "
-        f"30 units per arm; {summary['rejected_records']} records rejected"
+        f"{MIN_UNITS_PER_ARM} units per arm; {summary['rejected_records']} records rejected"
     )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -324,6 +324,10 @@ class TypeResult:
     high: float | None
     true_effect: float | None
     judged: bool  # enough units in both arms
+    # The analytic departure rate of each arm (a calibration check of the truth: it should
+    # match the observed rate within sampling error).
+    treated_expected: float | None = None
+    holdout_expected: float | None = None
 
     @property
     def recovered(self) -> bool | None:
@@ -351,6 +355,8 @@ class TypeResult:
             "estimate": rounded(self.estimate),
             "ci95": [rounded(self.low), rounded(self.high)],
             "true_effect": rounded(self.true_effect),
+            "treated_expected_rate": rounded(self.treated_expected),
+            "holdout_expected_rate": rounded(self.holdout_expected),
             "judged": self.judged,
             "recovered": self.recovered,
             "excludes_zero": self.excludes_zero,
@@ -430,10 +436,15 @@ def measure_units(
         control = [y for u, y in zip(units, outcome, strict=True) if u.holdout]
         lift = uplift(treated, control)
         treated_units = [u for u in units if not u.holdout]
+        holdout_units = [u for u in units if u.holdout]
         truth = None
         if treated_units:
             without = _reductions(simulator, loop.source.without(kind), last_day)
             truth = _true_effect(treated_units, hazard, life, applied, without, plan.horizon_days)
+        expected = [
+            _expected_rate(arm, hazard, life, applied, plan.horizon_days) if arm else None
+            for arm in (treated_units, holdout_units)
+        ]
         results.append(
             TypeResult(
                 intervention_type=kind,
@@ -447,6 +458,8 @@ def measure_units(
                 high=lift.high,
                 true_effect=truth,
                 judged=min(lift.treated_n, lift.control_n) >= MIN_UNITS_PER_ARM,
+                treated_expected=expected[0],
+                holdout_expected=expected[1],
             )
         )
     return ValidationReport(
@@ -470,6 +483,21 @@ def _reductions(
         if source(to_datetime(simulator.day_start(day))):
             rows[day] = simulator.hazard_reduction(day, source)
     return rows
+
+
+def _expected_rate(
+    units: Sequence[Unit], hazard: FloatArray, life: FloatArray, applied: FloatArray, horizon: int
+) -> float:
+    """The analytic departure rate of these units under the reductions really applied."""
+    total = 0.0
+    for unit in units:
+        window = slice(unit.decided_day + 1, unit.decided_day + horizon + 1)
+        total += float(
+            departure_probability(
+                hazard[window, unit.tutor], life[window, unit.tutor], applied[window, unit.tutor]
+            )
+        )
+    return total / len(units)
 
 
 def _true_effect(
