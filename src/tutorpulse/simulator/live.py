@@ -444,7 +444,14 @@ def run_simulator_worker(
 
 def simulator_worker(settings: Settings, stop: threading.Event) -> None:
     """``(settings, stop)`` form for ``tutorpulse.jobs.cli.register_worker("simulator", ...)``."""
-    run_simulator_worker(settings=settings, stop=stop, speed=settings.simulator_speed)
+    from tutorpulse.db.engine import make_engine, make_session_factory
+    from tutorpulse.realtime.live import publish_commits
+
+    factory = make_session_factory(make_engine(settings.effective_database_url))
+    publish_commits(settings, factory)  # each committed tick: "re-read now" (Redis)
+    run_simulator_worker(
+        settings=settings, stop=stop, speed=settings.simulator_speed, session_factory=factory
+    )
 
 
 def simulated_now(settings: Settings) -> datetime | None:
