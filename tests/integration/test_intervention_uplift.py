@@ -78,3 +78,19 @@ def test_every_judged_type_recovers_its_true_effect(report: ValidationReport) ->
     summary = report.as_dict()
     assert summary["judged"] >= 2
     assert summary["recovered"] == summary["judged"], summary["types"]
+
+
+def test_the_analytic_rates_behind_the_truth_match_the_observed_ones(
+    report: ValidationReport,
+) -> None:
+    """The truth is computed from the hazards; per arm, the rate those hazards predict must
+    agree with the departures that really happened (within three standard errors)."""
+    for result in (r for r in report.results if r.judged):
+        arms = (
+            (result.treated_rate, result.treated_expected, result.treated_n),
+            (result.holdout_rate, result.holdout_expected, result.holdout_n),
+        )
+        for observed, expected, n in arms:
+            assert observed is not None and expected is not None
+            error = max(expected * (1 - expected) / n, 1 / n**2) ** 0.5
+            assert abs(observed - expected) <= 3 * error, result.as_dict()
