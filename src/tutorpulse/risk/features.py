@@ -3,9 +3,10 @@
 A day's features are ``compute_metrics`` on exactly what the pipeline loads for that day
 (sessions of the last 120 days, events of 91, feedback of 31, all before the day's end), plus
 a few figures derived from the same slice: calendar weeks against the tutor's baseline (the
-churn definition counts Monday-Sunday weeks), and the date itself. Training loads the whole
-range once and slices it per day, so a training row and a live score of the same tutor-day
-are the same numbers. Never used: the archetype, ``source``, or any simulator state.
+churn definition counts Monday-Sunday weeks), recent pace against the tutor's own usual one,
+the interventions received by then (``intervention_features``), and the date itself. Training
+loads the whole range once and slices it per day, so a training row and a live score of the
+same tutor-day are the same numbers. Never used: the archetype, ``source``, or any simulator state.
 """
 
 from __future__ import annotations
@@ -121,8 +122,8 @@ NOT_TUTOR_COMPONENTS = frozenset({"calendar", "interventions"})
 # Not features: carried along for baselines and explanations.
 SIDE_COLUMNS = ("rule_score", "reschedules_30d_weekly", "logins_30d_weekly", "rating_last30_n")
 
-# An extension point for later issues (e.g. "had an intervention in the last 14 days"):
-# extra columns per tutor for a day, computed from data up to that day only.
+# An extension point: extra columns per tutor for a day, computed from data up to that day
+# only (the interventions received are built in, see ``intervention_features``).
 FeatureHook = Callable[[MarketData, date, pd.Index], pd.DataFrame]
 
 
