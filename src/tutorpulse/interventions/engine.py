@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tutorpulse.interventions.assignment import DEFAULT_SEED
-from tutorpulse.interventions.context import load_contexts
+from tutorpulse.interventions.context import SMALL_BATCH, load_contexts
 from tutorpulse.interventions.models import OPEN_STATUSES, Alert, Intervention
 from tutorpulse.interventions.rules import (
     CRITICAL,
@@ -144,6 +144,11 @@ def first_session_checkins(
         TutoringSession.scheduled_start >= day_start(as_of - timedelta(days=1)),
         TutoringSession.scheduled_start < day_end(as_of),
     )
+    if len(contexts) <= SMALL_BATCH:
+        # An incremental run: only its tutors' sessions (the rest would be skipped below).
+        query = query.where(TutoringSession.tutor_id.in_(list(contexts)))
+    # One order whichever index the database picks: the interventions are created in it.
+    query = query.order_by(TutoringSession.scheduled_start, TutoringSession.session_id)
     decisions = []
     for session_id, tutor_id, start, minutes in db.execute(query):
         if tutor_id in contexts and start + timedelta(minutes=minutes) + A3_DELAY <= now:

@@ -209,7 +209,7 @@ def evidence_sessions(
 ) -> dict[tuple[str, str], list[str]]:
     """The sessions behind the poor-first-session and no-show patterns of flagged tutors."""
     end = pd.Timestamp(day_end(as_of))
-    sessions = data.sessions[data.sessions["scheduled_start"] < end]
+    sessions = data.sessions
     found: dict[tuple[str, str], list[str]] = {}
     checks = {
         "poor_first_session": (
@@ -222,12 +222,13 @@ def evidence_sessions(
         "no_show_risk": (14, lambda s: s["no_show"].fillna(False).astype(bool)),
     }
     for code, (days, condition) in checks.items():
-        flagged = set(patterns.index[patterns[code]])
+        flagged = set(patterns.index[patterns[code].to_numpy(dtype=bool)])
         if not flagged:
             continue
         recent = sessions[
             sessions["tutor_id"].isin(flagged)
             & (sessions["scheduled_start"] >= end - pd.Timedelta(days=days))
+            & (sessions["scheduled_start"] < end)
         ]
         hits = recent[condition(recent)].sort_values("scheduled_start", ascending=False)
         for tutor_id, group in hits.groupby("tutor_id"):

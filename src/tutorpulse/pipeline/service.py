@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -14,7 +15,7 @@ from tutorpulse.events.models import DirtyTutor
 from tutorpulse.interventions.assignment import HoldoutPolicy
 from tutorpulse.interventions.engine import run_engine
 from tutorpulse.metrics.compute import compute_metrics, satisfaction_breakdown
-from tutorpulse.metrics.data import LOOKBACK_DAYS, MarketData, load_market_data
+from tutorpulse.metrics.data import LOOKBACK_DAYS, MarketData, day_end, load_market_data
 from tutorpulse.metrics.flags import evidence_sessions, pattern_flags, threshold_flags
 from tutorpulse.metrics.service import (
     clear_flags_of_inactive,
@@ -69,12 +70,17 @@ def evaluate_day(
 
 def _active(frame: pd.DataFrame, data: MarketData, as_of: date) -> pd.Series:
     """Tutors still on the platform: recent activity or recent onboarding, no resignation."""
-    recent = (frame["w90_due_count"] > 0) | (frame["w90_login_count"] > 0)
-    recent |= frame["tenure_days"] < INACTIVE_AFTER_DAYS
-    resigned_events = data.events[data.events["event_type"] == "resignation"]
-    resigned_events = resigned_events[resigned_events["event_timestamp"].dt.date <= as_of]
-    resigned = frame.index.isin(set(resigned_events["tutor_id"]))
-    return recent & ~resigned
+    recent = (frame["w90_due_count"].to_numpy() > 0) | (frame["w90_login_count"].to_numpy() > 0)
+    recent |= frame["tenure_days"].to_numpy() < INACTIVE_AFTER_DAYS
+    events = data.events
+    # Resigned by the end of the day: the day of a UTC instant is <= as_of iff it is earlier
+    # than the next midnight (plain array comparisons; few rows in an incremental run).
+    stamps = events["event_timestamp"].to_numpy(dtype="datetime64[ns]")
+    is_resignation = events["event_type"].to_numpy() == "resignation"
+    before_end = stamps < np.datetime64(day_end(as_of).replace(tzinfo=None), "ns")
+    resigned_ids = set(events["tutor_id"].to_numpy()[is_resignation & before_end].tolist())
+    resigned = frame.index.isin(resigned_ids)
+    return pd.Series(recent & ~resigned, index=frame.index)
 
 
 def run_pipeline(
@@ -170,12 +176,24 @@ def _keep_stored_tiers(db: Session, tiers: pd.DataFrame, *, as_of: date) -> pd.D
             .order_by(TutorPerformanceMetric.calculation_date)
         ).all()
     )
-    kept = tiers.copy()
-    for tutor_id in kept.index:
+    index = [str(t) for t in tiers.index]
+    if not any(tutor_id in stored for tutor_id in index):
+        return tiers
+    # Whole columns rebuilt once (not cell by cell): same dtypes as ``assign_tiers`` gives.
+    tier = tiers["tier"].to_numpy(dtype=object).copy()
+    reason = tiers["reason"].tolist()
+    for position, tutor_id in enumerate(index):
         if tutor_id in stored:
-            kept.at[tutor_id, "tier"] = stored[tutor_id]
-            kept.at[tutor_id, "reason"] = "tier from the last full run"
-    return kept
+            tier[position] = stored[tutor_id]
+            reason[position] = "tier from the last full run"
+    return pd.DataFrame(
+        {
+            "tier": pd.Series(tier, index=tiers.index, dtype=object),
+            "percentile": tiers["percentile"],
+            "reason": pd.Series(reason, index=tiers.index, dtype=tiers["reason"].dtype),
+        },
+        index=tiers.index,
+    )
 
 
 def process_dirty(db: Session, *, as_of: date, now: datetime, limit: int = 500) -> int:

@@ -58,6 +58,23 @@ def churn_spells(data: MarketData, *, observed_from: date, observed_until: date)
     Only data in [observed_from, observed_until] is looked at; ``churn_date`` is None for
     spells still running on ``observed_until``.
     """
+    rows = _spells(data, observed_from=observed_from, observed_until=observed_until)
+    frame = pd.DataFrame(
+        {
+            "tutor_id": [s.tutor_id for s in rows],
+            "start": [observed_from + timedelta(days=s.start) for s in rows],
+            "churn_date": [
+                observed_from + timedelta(days=s.churn) if s.churn is not None else None
+                for s in rows
+            ],
+            "churn_reason": [s.reason for s in rows],
+        }
+    )
+    return frame
+
+
+def _spells(data: MarketData, *, observed_from: date, observed_until: date) -> list[Spell]:
+    """The spells of ``churn_spells`` in tutor order (day numbers from ``observed_from``)."""
     if observed_until < observed_from:
         raise ValueError("observed_until is before observed_from")
     last = (observed_until - observed_from).days
@@ -96,18 +113,7 @@ def churn_spells(data: MarketData, *, observed_from: date, observed_until: date)
             first_monday=first_monday,
         ):
             rows.append(Spell(str(tutor_id), *spell))
-    frame = pd.DataFrame(
-        {
-            "tutor_id": [s.tutor_id for s in rows],
-            "start": [observed_from + timedelta(days=s.start) for s in rows],
-            "churn_date": [
-                observed_from + timedelta(days=s.churn) if s.churn is not None else None
-                for s in rows
-            ],
-            "churn_reason": [s.reason for s in rows],
-        }
-    )
-    return frame
+    return rows
 
 
 def _tutor_spells(
@@ -273,18 +279,19 @@ def current_churn(
         tutors = tutors[tutors["tutor_id"].astype(str).isin(wanted)]
     if tutors.empty:
         return {}
-    spells = churn_spells(
+    observed_from = as_of - timedelta(days=lookback_days)
+    # The spells as plain records, not a frame: an incremental run asks for one tutor.
+    last: dict[str, Spell] = {}
+    for spell in _spells(
         MarketData(
             tutors=tutors, sessions=data.sessions, feedback=data.feedback, events=data.events
         ),
-        observed_from=as_of - timedelta(days=lookback_days),
+        observed_from=observed_from,
         observed_until=as_of,
-    )
-    last = spells.drop_duplicates("tutor_id", keep="last")
-    last = last[last["churn_date"].notna()]
+    ):
+        last[spell.tutor_id] = spell
     return {
-        str(tid): (day, str(reason))
-        for tid, day, reason in zip(
-            last["tutor_id"], last["churn_date"], last["churn_reason"], strict=True
-        )
+        tutor_id: (observed_from + timedelta(days=spell.churn), str(spell.reason))
+        for tutor_id, spell in last.items()
+        if spell.churn is not None
     }
