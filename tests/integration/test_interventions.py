@@ -138,13 +138,13 @@ def test_acted_task_survives_and_cooldown_blocks_a_new_one(market: Session) -> N
     ]
     task = pending[0]
     now = at(START + timedelta(days=6), 9)
-    service.start(db, intervention_id=task.intervention_id, actor_id=None, now=now)
+    service.start(db, intervention_id=task.intervention_id, actor=None, now=now)
     service.record_outcome(
         db,
         intervention_id=task.intervention_id,
         outcome="improved",
         notes="call went well",
-        actor_id=None,
+        actor=None,
         now=now + timedelta(hours=1),
     )
     assert task.acted_at == now and task.status == "completed"
@@ -239,13 +239,13 @@ def test_alert_lifecycle_and_dismiss_counts(market: Session) -> None:
     run_days(db, START, 1, {"t1": 80, "t2": 60})
     alerts = {a.tutor_id: a for a in db.scalars(select(Alert))}
     now = at(START, 9)
-    service.acknowledge_alert(db, alert_id=alerts["t1"].id, actor_id=None, now=now)
+    service.acknowledge_alert(db, alert_id=alerts["t1"].id, actor=None, now=now)
     service.snooze_alert(
-        db, alert_id=alerts["t2"].id, until=now + timedelta(days=2), actor_id=None, now=now
+        db, alert_id=alerts["t2"].id, until=now + timedelta(days=2), actor=None, now=now
     )
     with pytest.raises(TutorpulseError):
-        service.dismiss_alert(db, alert_id=alerts["t1"].id, reason="meh", actor_id=None, now=now)
-    service.dismiss_alert(db, alert_id=alerts["t1"].id, reason="wrong", actor_id=None, now=now)
+        service.dismiss_alert(db, alert_id=alerts["t1"].id, reason="meh", actor=None, now=now)
+    service.dismiss_alert(db, alert_id=alerts["t1"].id, reason="wrong", actor=None, now=now)
     assert service.dismiss_reasons_by_rule(db) == {"critical_risk": {"wrong": 1}}
     # Every action tells the dashboards itself (one action function, its event).
     moved = db.execute(
@@ -280,7 +280,7 @@ def test_workflow_rejects_bad_transitions(market: Session) -> None:
             db,
             intervention_id=task.intervention_id,
             assignee_id=tutor_user.id,
-            actor_id=None,
+            actor=None,
             now=now,
         )
     with pytest.raises(TutorpulseError, match="outcome must be one of"):
@@ -289,17 +289,17 @@ def test_workflow_rejects_bad_transitions(market: Session) -> None:
             intervention_id=task.intervention_id,
             outcome="great",
             notes=None,
-            actor_id=None,
+            actor=None,
             now=now,
         )
     with pytest.raises(TutorpulseError, match="not found"):
-        service.start(db, intervention_id=999_999, actor_id=None, now=now)
+        service.start(db, intervention_id=999_999, actor=None, now=now)
     service.cancel(
-        db, intervention_id=task.intervention_id, reason="duplicate", actor_id=None, now=now
+        db, intervention_id=task.intervention_id, reason="duplicate", actor=None, now=now
     )
     with pytest.raises(TutorpulseError, match="cannot cancel"):
         service.cancel(
-            db, intervention_id=task.intervention_id, reason="again", actor_id=None, now=now
+            db, intervention_id=task.intervention_id, reason="again", actor=None, now=now
         )
 
 

@@ -19,7 +19,11 @@ from tutorpulse.auth import api as auth_api
 from tutorpulse.auth import oidc as auth_oidc
 from tutorpulse.auth import pages as auth_pages
 from tutorpulse.auth.deps import enforce_route_table, principal_user
-from tutorpulse.auth.middleware import SecurityHeadersMiddleware, ViewerFilterMiddleware
+from tutorpulse.auth.middleware import (
+    AuditOriginMiddleware,
+    SecurityHeadersMiddleware,
+    ViewerFilterMiddleware,
+)
 from tutorpulse.clock import Clock, SystemClock
 from tutorpulse.config import Settings
 from tutorpulse.dashboard import api as dashboard_api
@@ -71,6 +75,7 @@ def create_app(
     app.include_router(api)
     app.include_router(auth_pages.router)
     app.add_middleware(ViewerFilterMiddleware)
+    app.add_middleware(AuditOriginMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, behind_tls=settings.behind_tls)
     # NiceGUI pages last: it serves every path no route above has claimed.
     from tutorpulse import ui

@@ -9,6 +9,9 @@ audited.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +32,25 @@ class MachineActor:
 
 
 Actor = User | MachineActor | str | None
+
+# "From where" belongs to the request, not to the business operation: the API sets it once per
+# HTTP request (auth.middleware.AuditOriginMiddleware) and a UI action once per click
+# (ui.context.PageContext.write), so that services need no ``ip`` argument and none forgets it.
+_origin: ContextVar[str | None] = ContextVar("audit_origin", default=None)
+
+
+@contextmanager
+def origin(ip: str | None) -> Iterator[None]:
+    """Entries recorded inside this block without an explicit ``ip`` get this one."""
+    token = _origin.set(ip)
+    try:
+        yield
+    finally:
+        _origin.reset(token)
+
+
+def current_origin() -> str | None:
+    return _origin.get()
 
 
 def _actor_fields(actor: Actor) -> tuple[int | None, str]:
@@ -66,7 +88,7 @@ def record(
         action=action,
         target_type=target_type,
         target_id=None if target_id is None else str(target_id),
-        ip=ip,
+        ip=ip if ip is not None else _origin.get(),
         details=details or {},
     )
     db.add(entry)

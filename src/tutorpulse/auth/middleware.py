@@ -1,4 +1,5 @@
-"""ASGI middleware: security headers on every response, churn fields out of tutors' JSON."""
+"""ASGI middleware: security headers on every response, churn fields out of tutors' JSON, and
+the caller's address for the audit log."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tutorpulse.auth import audit
 from tutorpulse.auth.deps import VIEWER_SCOPE_KEY
 from tutorpulse.auth.fields import is_filtered_role, strip_churn_fields
 
@@ -113,3 +115,23 @@ class ViewerFilterMiddleware:
             await send({"type": "http.response.body", "body": body, "more_body": False})
 
         await self.app(scope, receive, filtering_send)
+
+
+class AuditOriginMiddleware:
+    """Every audit entry recorded while serving a request says where it came from.
+
+    The client address is the one the server saw (uvicorn's ``--proxy-headers`` puts the
+    forwarded address there behind a trusted proxy). Sync routes run in a worker thread that
+    inherits this context, so services record it without an ``ip`` argument.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        with audit.origin(client[0] if client else "unknown"):
+            await self.app(scope, receive, send)

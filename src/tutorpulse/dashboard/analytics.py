@@ -19,6 +19,9 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tutorpulse.auth import audit
+from tutorpulse.auth.guard import ensure_allowed
+from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard.common import latest_metric_day
 from tutorpulse.dashboard.service import churn_trend
 from tutorpulse.interventions.effectiveness import effectiveness_report
@@ -399,3 +402,21 @@ def to_csv(table: AnalyticsTable) -> str:
     for row in table.rows:
         writer.writerow(["" if value is None else value for value in row])
     return buffer.getvalue()
+
+
+def export_csv(
+    db: Session, *, table: AnalyticsTable, name: str, actor: audit.Actor, now: datetime
+) -> str:
+    """The table as CSV; the export is audited in the caller's transaction (commit it before
+    the file is sent, so that no export leaves unrecorded)."""
+    ensure_allowed(actor, Permission.READ_ANALYTICS)
+    audit.record(
+        db,
+        actor=actor,
+        action="analytics.export",
+        target_type="analytics",
+        target_id=name,
+        details={"rows": len(table.rows), "format": "csv"},
+        now=now,
+    )
+    return to_csv(table)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tutorpulse.api.deps import AppClock, AppSettings, DbSession
 from tutorpulse.auth.deps import ensure_tutor_access, principal_user, require
+from tutorpulse.auth.guard import PermissionDenied
 from tutorpulse.auth.models import User
 from tutorpulse.auth.permissions import Permission, has_permission
 from tutorpulse.config import Settings
@@ -82,6 +83,8 @@ def pseudonym_for(settings: Settings) -> Pseudonymizer:
 
 
 def _http(exc: TutorpulseError) -> HTTPException:
+    if isinstance(exc, PermissionDenied):
+        return HTTPException(status.HTTP_403_FORBIDDEN, str(exc))
     if isinstance(exc, NotFoundError):
         return HTTPException(status.HTTP_404_NOT_FOUND, str(exc))
     if isinstance(exc, interventions.InvalidTransition):
@@ -157,17 +160,21 @@ def get_tutor(
     ensure_tutor_access(user, tutor_id)
     # Churn figures and notes go to the roles that may read predictions (never tutors).
     staff = has_permission(user.role, Permission.READ_PREDICTIONS)
+    audience: Literal["staff", "tutor"] = "staff" if staff else "tutor"
     try:
-        return profile.tutor_profile(
+        view = profile.tutor_profile(
             db,
             tutor_id=tutor_id,
             now=clock.now(),
             pseudonym=pseudonym_for(settings),
-            audience="staff" if staff else "tutor",
+            audience=audience,
             notes=notes.list_notes(db, tutor_id=tutor_id) if staff else None,
         )
     except TutorpulseError as exc:
         raise _http(exc) from exc
+    profile.record_view(db, tutor_id=tutor_id, audience=audience, actor=user, now=clock.now())
+    db.commit()
+    return view
 
 
 @router.get(
@@ -258,7 +265,7 @@ def assign_intervention(
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "assignee_id is required")
     try:
         item = interventions.assign(
-            db, intervention_id=intervention_id, assignee_id=assignee, actor_id=user.id, now=now
+            db, intervention_id=intervention_id, assignee_id=assignee, actor=user, now=now
         )
     except TutorpulseError as exc:
         db.rollback()
@@ -288,7 +295,7 @@ def record_outcome(
             intervention_id=intervention_id,
             outcome=body.outcome,
             notes=body.notes,
-            actor_id=user.id,
+            actor=user,
             now=now,
         )
     except TutorpulseError as exc:
@@ -346,10 +353,9 @@ AlertActor = Annotated[User, Depends(require(Permission.RECORD_OUTCOMES))]
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertRow)
 def acknowledge_alert(alert_id: int, db: DbSession, clock: AppClock, user: AlertActor) -> AlertRow:
     try:
-        alert = interventions.acknowledge_alert(
-            db, alert_id=alert_id, actor_id=user.id, now=clock.now()
-        )
+        alert = interventions.acknowledge_alert(db, alert_id=alert_id, actor=user, now=clock.now())
     except TutorpulseError as exc:
+        db.rollback()
         raise _http(exc) from exc
     db.commit()
     return _alert_row(db, alert, clock.now())
@@ -365,10 +371,11 @@ def snooze_alert(
             db,
             alert_id=alert_id,
             until=now + timedelta(hours=body.hours),
-            actor_id=user.id,
+            actor=user,
             now=now,
         )
     except TutorpulseError as exc:
+        db.rollback()
         raise _http(exc) from exc
     db.commit()
     return _alert_row(db, alert, now)
@@ -380,9 +387,10 @@ def dismiss_alert(
 ) -> AlertRow:
     try:
         alert = interventions.dismiss_alert(
-            db, alert_id=alert_id, reason=body.reason, actor_id=user.id, now=clock.now()
+            db, alert_id=alert_id, reason=body.reason, actor=user, now=clock.now()
         )
     except TutorpulseError as exc:
+        db.rollback()
         raise _http(exc) from exc
     db.commit()
     return _alert_row(db, alert, clock.now())
@@ -399,7 +407,8 @@ def get_analytics(
     name: str,
     db: DbSession,
     cache: Cache,
-    _user: Annotated[User, Depends(require(Permission.READ_ANALYTICS))],
+    clock: AppClock,
+    user: Annotated[User, Depends(require(Permission.READ_ANALYTICS))],
     format: Literal["json", "csv"] = "json",
 ) -> Any:
     if name not in analytics.TABLES:
@@ -414,8 +423,10 @@ def get_analytics(
         model=analytics.AnalyticsTable,
     )
     if format == "csv":
+        content = analytics.export_csv(db, table=table, name=name, actor=user, now=clock.now())
+        db.commit()  # the export's entry is stored before the file leaves
         return Response(
-            analytics.to_csv(table),
+            content,
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
@@ -456,7 +467,17 @@ def put_goal(
     if not user.tutor_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no tutor record linked to this account")
     try:
-        notes.set_goal(db, tutor_id=user.tutor_id, key=key, target=body.target, now=clock.now())
+        notes.set_goal(
+            db,
+            tutor_id=user.tutor_id,
+            key=key,
+            target=body.target,
+            actor=user,
+            now=clock.now(),
+        )
+    except PermissionDenied as exc:
+        db.rollback()
+        raise _http(exc) from exc
     except TutorpulseError as exc:
         db.rollback()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc

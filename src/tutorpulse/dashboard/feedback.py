@@ -17,6 +17,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tutorpulse.auth import audit
 from tutorpulse.dashboard.schemas import FeedbackForm, FeedbackReceipt, FeedbackSubmission
 from tutorpulse.errors import TutorpulseError
 from tutorpulse.events import service as events
@@ -86,6 +87,11 @@ def read_token(db: Session, *, secret_key: str, token: str, now: datetime) -> Li
     if session is None:
         raise InvalidLink("this feedback link is not valid")
     return LinkTarget(session=session, expires_at=expires_at)
+
+
+def link_actor(session_id: str) -> audit.MachineActor:
+    """The audit actor of a signed feedback link (there is no account behind it)."""
+    return audit.MachineActor(f"feedback-link:session:{session_id}")
 
 
 def _already(db: Session, session_id: str) -> bool:
@@ -176,6 +182,17 @@ def submit_feedback(
         db,
         topic="feedback.received",
         payload={"tutor_id": session.tutor_id, "id": record["feedback_id"]},
+        now=now,
+    )
+    # No account stands behind a link: the actor is the link itself, named by its session.
+    # Nothing about the student goes in the entry (kept three years): no id, name or text.
+    audit.record(
+        db,
+        actor=link_actor(session.session_id),
+        action="feedback.submit",
+        target_type="feedback",
+        target_id=record["feedback_id"],
+        details={"session_id": session.session_id, "tutor_id": session.tutor_id},
         now=now,
     )
     if record["first_session"] and record["would_work_again"] in NEGATIVE_ANSWERS:

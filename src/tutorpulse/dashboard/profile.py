@@ -13,6 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tutorpulse.auth import audit
 from tutorpulse.dashboard.common import (
     Prediction,
     Pseudonymizer,
@@ -464,3 +465,19 @@ def tutor_profile(
     ]
     profile.manager_notes = notes if notes is not None else []
     return profile
+
+
+def record_view(
+    db: Session, *, tutor_id: str, audience: Audience, actor: audit.Actor, now: datetime
+) -> None:
+    """Audit one read of a tutor's profile (staff views include the churn prediction); the
+    caller commits. Shown to the tutor in "who viewed my data" when somebody else read it."""
+    audit.record(
+        db,
+        actor=actor,
+        action="tutor.read",
+        target_type="tutor",
+        target_id=tutor_id,
+        details={"view": audience, "prediction": audience == "staff"},
+        now=now,
+    )

@@ -1,5 +1,10 @@
 """Human task workflow and alert lifecycle: one service function per action, used by the
-API, the CLI and the UI alike. Keyword-only; the caller owns the transaction."""
+API, the CLI and the UI alike. Keyword-only; the caller owns the transaction.
+
+Each action checks the acting user against the permission table (``auth.guard``: the UI's
+buttons act long after their page was checked) and appends its audit entry in the caller's
+transaction, so the write and its record commit together or not at all.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tutorpulse.auth import audit
+from tutorpulse.auth.guard import ensure_allowed
 from tutorpulse.auth.models import User
+from tutorpulse.auth.permissions import Permission
 from tutorpulse.errors import NotFoundError, TutorpulseError
 from tutorpulse.events import service as events
 from tutorpulse.interventions.models import OUTCOMES, Alert, Intervention
@@ -36,9 +44,28 @@ def _emit(db: Session, topic: str, item: Intervention, now: datetime, **extra: A
     events.emit(db, topic=topic, payload=payload, now=now)
 
 
+def _actor_id(actor: audit.Actor) -> int | None:
+    return actor.id if isinstance(actor, User) else None
+
+
+def _audit_task(
+    db: Session, actor: audit.Actor, verb: str, item: Intervention, now: datetime, **extra: Any
+) -> None:
+    audit.record(
+        db,
+        actor=actor,
+        action=f"intervention.{verb}",
+        target_type="intervention",
+        target_id=item.intervention_id,
+        details={"tutor_id": item.tutor_id, "type": item.intervention_type} | extra,
+        now=now,
+    )
+
+
 def assign(
-    db: Session, *, intervention_id: int, assignee_id: int, actor_id: int | None, now: datetime
+    db: Session, *, intervention_id: int, assignee_id: int, actor: audit.Actor, now: datetime
 ) -> Intervention:
+    ensure_allowed(actor, Permission.ASSIGN_INTERVENTIONS)
     item = _get(db, intervention_id)
     if item.mode != "human" or item.status not in ("pending", "in_progress"):
         raise InvalidTransition(
@@ -48,6 +75,7 @@ def assign(
     assignee = db.get(User, assignee_id)
     if assignee is None or not assignee.is_active or assignee.role not in STAFF_ROLES:
         raise InvalidTransition(f"user {assignee_id} is not an active staff member")
+    previous = item.assigned_to
     item.assigned_to = assignee_id
     notify(
         db,
@@ -57,19 +85,22 @@ def assign(
         recipient_user_id=assignee_id,
         intervention_id=item.intervention_id,
     )
-    _emit(db, "intervention.assigned", item, now, assignee_id=assignee_id, actor_id=actor_id)
+    _emit(
+        db, "intervention.assigned", item, now, assignee_id=assignee_id, actor_id=_actor_id(actor)
+    )
+    _audit_task(db, actor, "assign", item, now, assignee_id=assignee_id, previous=previous)
     return item
 
 
-def start(
-    db: Session, *, intervention_id: int, actor_id: int | None, now: datetime
-) -> Intervention:
+def start(db: Session, *, intervention_id: int, actor: audit.Actor, now: datetime) -> Intervention:
+    ensure_allowed(actor, Permission.RECORD_OUTCOMES)
     item = _get(db, intervention_id)
     if item.status != "pending":
         raise InvalidTransition(f"intervention {intervention_id} is {item.status}, not pending")
     item.status = "in_progress"
     item.acted_at = item.acted_at or now
-    _emit(db, "intervention.started", item, now, actor_id=actor_id)
+    _emit(db, "intervention.started", item, now, actor_id=_actor_id(actor))
+    _audit_task(db, actor, "start", item, now)
     return item
 
 
@@ -79,9 +110,10 @@ def record_outcome(
     intervention_id: int,
     outcome: str,
     notes: str | None,
-    actor_id: int | None,
+    actor: audit.Actor,
     now: datetime,
 ) -> Intervention:
+    ensure_allowed(actor, Permission.RECORD_OUTCOMES)
     if outcome not in OUTCOMES:
         raise TutorpulseError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     item = _get(db, intervention_id)
@@ -93,13 +125,16 @@ def record_outcome(
         item.acted_at = item.acted_at or now
     item.outcome = outcome
     item.notes = (notes or "").strip() or item.notes
-    _emit(db, "intervention.completed", item, now, outcome=outcome, actor_id=actor_id)
+    _emit(db, "intervention.completed", item, now, outcome=outcome, actor_id=_actor_id(actor))
+    # The notes may name people: the entry keeps the outcome and the status, not the text.
+    _audit_task(db, actor, "outcome", item, now, outcome=outcome, status=item.status)
     return item
 
 
 def cancel(
-    db: Session, *, intervention_id: int, reason: str, actor_id: int | None, now: datetime
+    db: Session, *, intervention_id: int, reason: str, actor: audit.Actor, now: datetime
 ) -> Intervention:
+    ensure_allowed(actor, Permission.RECORD_OUTCOMES)
     if not reason.strip():
         raise TutorpulseError("a reason is required to cancel an intervention")
     item = _get(db, intervention_id)
@@ -109,7 +144,8 @@ def cancel(
     item.closed_reason = "cancelled"
     item.notes = reason.strip()
     item.completed_date = now
-    _emit(db, "intervention.cancelled", item, now, actor_id=actor_id)
+    _emit(db, "intervention.cancelled", item, now, actor_id=_actor_id(actor))
+    _audit_task(db, actor, "cancel", item, now)
     return item
 
 
@@ -157,40 +193,55 @@ def _get_alert(db: Session, alert_id: int) -> Alert:
     return alert
 
 
-def _alert_changed(db: Session, alert: Alert, action: str, now: datetime) -> None:
-    """Every alert action tells the dashboards (outbox row, delivered after commit)."""
+def _alert_changed(
+    db: Session, alert: Alert, action: str, actor: audit.Actor, now: datetime, **extra: Any
+) -> None:
+    """Every alert action tells the dashboards (outbox row, delivered after commit) and is
+    audited in the same transaction."""
     payload = {"id": alert.id, "tutor_id": alert.tutor_id, "actor_id": alert.actor_user_id}
     events.emit(db, topic=f"alert.{action}", payload=payload, now=now)
+    audit.record(
+        db,
+        actor=actor,
+        action=f"alert.{action}",
+        target_type="alert",
+        target_id=alert.id,
+        details={"tutor_id": alert.tutor_id, "rule": alert.rule} | extra,
+        now=now,
+    )
 
 
-def acknowledge_alert(db: Session, *, alert_id: int, actor_id: int | None, now: datetime) -> Alert:
+def acknowledge_alert(db: Session, *, alert_id: int, actor: audit.Actor, now: datetime) -> Alert:
+    ensure_allowed(actor, Permission.RECORD_OUTCOMES)
     alert = _get_alert(db, alert_id)
-    alert.status, alert.actor_user_id, alert.acted_at = "acknowledged", actor_id, now
-    _alert_changed(db, alert, "acknowledged", now)
+    alert.status, alert.actor_user_id, alert.acted_at = "acknowledged", _actor_id(actor), now
+    _alert_changed(db, alert, "acknowledged", actor, now)
     return alert
 
 
 def snooze_alert(
-    db: Session, *, alert_id: int, until: datetime, actor_id: int | None, now: datetime
+    db: Session, *, alert_id: int, until: datetime, actor: audit.Actor, now: datetime
 ) -> Alert:
+    ensure_allowed(actor, Permission.RECORD_OUTCOMES)
     if until <= now:
         raise TutorpulseError("snooze until a time in the future")
     alert = _get_alert(db, alert_id)
     alert.status, alert.snoozed_until = "snoozed", until
-    alert.actor_user_id, alert.acted_at = actor_id, now
-    _alert_changed(db, alert, "snoozed", now)
+    alert.actor_user_id, alert.acted_at = _actor_id(actor), now
+    _alert_changed(db, alert, "snoozed", actor, now, until=until.isoformat())
     return alert
 
 
 def dismiss_alert(
-    db: Session, *, alert_id: int, reason: str, actor_id: int | None, now: datetime
+    db: Session, *, alert_id: int, reason: str, actor: audit.Actor, now: datetime
 ) -> Alert:
+    ensure_allowed(actor, Permission.RECORD_OUTCOMES)
     if reason not in DISMISS_REASONS:
         raise TutorpulseError(f"dismiss reason must be one of {', '.join(DISMISS_REASONS)}")
     alert = _get_alert(db, alert_id)
     alert.status, alert.dismiss_reason = "dismissed", reason
-    alert.actor_user_id, alert.acted_at = actor_id, now
-    _alert_changed(db, alert, "dismissed", now)
+    alert.actor_user_id, alert.acted_at = _actor_id(actor), now
+    _alert_changed(db, alert, "dismissed", actor, now, reason=reason)
     return alert
 
 

@@ -270,7 +270,7 @@ def start_open_tasks(db: Session, *, now: datetime) -> int:
         )
     ).all()
     for intervention_id in pending:
-        service.start(db, intervention_id=intervention_id, actor_id=SYSTEM_ACTOR, now=now)
+        service.start(db, intervention_id=intervention_id, actor=SYSTEM_ACTOR, now=now)
     return len(pending)
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from tutorpulse.api.deps import AppClock, DbSession
+from tutorpulse.auth import audit
 from tutorpulse.auth.deps import require
 from tutorpulse.auth.models import User
 from tutorpulse.auth.permissions import Permission
@@ -34,12 +35,23 @@ def predictions_route(
     tutor_id: str,
     db: DbSession,
     clock: AppClock,
-    _user: Annotated[User, Depends(require(Permission.READ_PREDICTIONS))],
+    user: Annotated[User, Depends(require(Permission.READ_PREDICTIONS))],
 ) -> dict[str, Any]:
     try:
-        return overrides.tutor_predictions(db, tutor_id=tutor_id, now=clock.now())
+        view = overrides.tutor_predictions(db, tutor_id=tutor_id, now=clock.now())
     except NotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    # Every read of a prediction is audited (who looked at whose churn figures).
+    audit.record(
+        db,
+        actor=user,
+        action="prediction.read",
+        target_type="tutor",
+        target_id=tutor_id,
+        now=clock.now(),
+    )
+    db.commit()
+    return view
 
 
 @router.post("/tutors/{tutor_id}/override", status_code=status.HTTP_201_CREATED)

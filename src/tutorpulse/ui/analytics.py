@@ -13,6 +13,7 @@ from nicegui import run, ui
 from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard import analytics
 from tutorpulse.dashboard.analytics import WEEKDAYS, AnalyticsTable
+from tutorpulse.errors import TutorpulseError
 from tutorpulse.ui.context import PageContext, empty_state, frame, page_context
 
 Chart = Callable[[AnalyticsTable], dict[str, Any] | None]
@@ -241,9 +242,25 @@ class Section:
         self.table = await run.io_bound(self._load) or self.table
         self.body.refresh()
 
-    def download(self) -> None:
-        if self.table is not None:
-            ui.download.content(analytics.to_csv(self.table), f"{self.name}.csv", "text/csv")
+    def _export(self, table: AnalyticsTable) -> str:
+        with self.ctx.write(Permission.READ_ANALYTICS) as (db, actor):
+            content = analytics.export_csv(
+                db, table=table, name=self.name, actor=actor, now=self.ctx.clock.now()
+            )
+            db.commit()  # the export's entry is stored before the file leaves
+            return content
+
+    async def download(self) -> None:
+        table = self.table
+        if table is None:
+            return
+        try:
+            content = await run.io_bound(self._export, table)
+        except TutorpulseError as exc:
+            ui.notify(str(exc), type="warning")
+            return
+        if content is not None:
+            ui.download.content(content, f"{self.name}.csv", "text/csv")
 
     @ui.refreshable_method
     def body(self) -> None:

@@ -23,6 +23,8 @@ from nicegui import ui
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tutorpulse.auth import audit
+from tutorpulse.auth.guard import recheck
 from tutorpulse.auth.models import User
 from tutorpulse.auth.permissions import STAFF_ROLES, Permission, has_permission
 from tutorpulse.clock import Clock
@@ -59,6 +61,10 @@ class PageContext:
     path: str
     # The process's live signal (tutorpulse.realtime): newest data version announced.
     live: LiveSignal | None = None
+    # Where the page was loaded from (the audit log's "from where" for its actions), and the
+    # sign-in session it was loaded with (an action after a sign-out is refused).
+    ip: str | None = None
+    session_id: int | None = None
 
     @contextmanager
     def db(self) -> Iterator[Session]:
@@ -70,6 +76,25 @@ class PageContext:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def write(self, *permissions: Permission) -> Iterator[tuple[Session, User]]:
+        """One UI action's transaction, checked on the server when the button is pressed.
+
+        The user is re-read with their session and must still hold ``permissions`` (by the
+        same table as the API); else ``auth.guard.PermissionDenied``, a ``TutorpulseError``
+        the handlers show. Yields the session and the current user (the audit actor); audit
+        entries recorded inside get the page's address. The caller commits.
+        """
+        with self.db() as db, audit.origin(self.ip):
+            actor = recheck(
+                db,
+                user=self.user,
+                permissions=permissions,
+                session_id=self.session_id,
+                now=self.clock.now(),
+            )
+            yield db, actor
 
     def local(self, moment: datetime | None) -> datetime | None:
         return moment.astimezone(self.tz) if moment is not None else None
@@ -139,6 +164,8 @@ def page_context(request: Request, permission: Permission) -> PageContext | Resp
         if user.role == "tutor" and has_permission(user.role, Permission.READ_PORTAL):
             return RedirectResponse("/portal", status_code=303)
         return Response("Not allowed for your role.", status_code=403, media_type="text/plain")
+    principal = getattr(request.state, "principal", None)  # cached by auth.deps.get_principal
+    auth_session = getattr(principal, "auth_session", None)
     return PageContext(
         user=user,
         settings=state.settings,
@@ -147,6 +174,8 @@ def page_context(request: Request, permission: Permission) -> PageContext | Resp
         tz=viewer_tz(request),
         path=request.url.path,
         live=getattr(state, "live", None),
+        ip=request.client.host if request.client else "unknown",
+        session_id=getattr(auth_session, "id", None),
     )
 
 

@@ -128,12 +128,12 @@ class HomePage:
         ctx = self.ctx
 
         def write() -> None:
-            with ctx.db() as db:
+            with ctx.write(Permission.ASSIGN_INTERVENTIONS) as (db, actor):
                 interventions.assign(
                     db,
                     intervention_id=intervention_id,
-                    assignee_id=ctx.user.id or -1,
-                    actor_id=ctx.user.id,
+                    assignee_id=actor.id or -1,
+                    actor=actor,
                     now=ctx.clock.now(),
                 )
                 db.commit()
@@ -150,13 +150,13 @@ class HomePage:
         ctx = self.ctx
 
         def write() -> None:
-            with ctx.db() as db:
+            with ctx.write(Permission.RECORD_OUTCOMES) as (db, actor):
                 interventions.record_outcome(
                     db,
                     intervention_id=intervention_id,
                     outcome=outcome,
                     notes=None,
-                    actor_id=ctx.user.id,
+                    actor=actor,
                     now=ctx.clock.now(),
                 )
                 db.commit()

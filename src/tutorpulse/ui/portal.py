@@ -212,9 +212,14 @@ def register() -> None:
 
         async def set_goal(key: str, target: float) -> None:
             def write() -> PortalResponse:
-                with ctx.db() as db:
+                with ctx.write(Permission.READ_PORTAL) as (db, actor):
                     notes.set_goal(
-                        db, tutor_id=tutor_id, key=key, target=target, now=ctx.clock.now()
+                        db,
+                        tutor_id=tutor_id,
+                        key=key,
+                        target=target,
+                        actor=actor,
+                        now=ctx.clock.now(),
                     )
                     db.commit()
                     return portal_service.portal(db, tutor_id=tutor_id, now=ctx.clock.now())

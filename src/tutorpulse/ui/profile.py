@@ -9,11 +9,12 @@ built from the service's tutor view, which never loads them.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Request, Response
 from nicegui import run, ui
 
+from tutorpulse.auth import audit
 from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard import notes as notes_service
 from tutorpulse.dashboard import profile as profile_service
@@ -94,14 +95,14 @@ def _override_dialog(ctx: PageContext, tutor_id: str) -> None:
 
             def write() -> None:
                 now = ctx.clock.now()
-                with ctx.db() as db:
+                with ctx.write(Permission.OVERRIDE_PREDICTIONS) as (db, actor):
                     create_override(
                         db,
                         tutor_id=tutor_id,
                         risk_level=str(chosen),
                         reason=text,
                         expires_at=now + timedelta(days=span),
-                        actor=ctx.user,
+                        actor=actor,
                         now=now,
                     )
                     db.commit()
@@ -343,9 +344,9 @@ class NotesView:
         ctx, tutor_id = self.ctx, self.tutor_id
 
         def write() -> list[NoteRow]:
-            with ctx.db() as db:
+            with ctx.write(Permission.RECORD_OUTCOMES) as (db, actor):
                 notes_service.add_note(
-                    db, tutor_id=tutor_id, body=text, author=ctx.user, now=ctx.clock.now()
+                    db, tutor_id=tutor_id, body=text, author=actor, now=ctx.clock.now()
                 )
                 db.commit()
                 return notes_service.list_notes(db, tutor_id=tutor_id)
@@ -371,20 +372,27 @@ def register() -> None:
             return Response("Tutor not found.", status_code=404, media_type="text/plain")
 
         def load() -> TutorProfile | None:
-            with ctx.db() as db:
+            audience: Literal["staff", "tutor"] = "staff" if ctx.staff else "tutor"
+            with ctx.db() as db, audit.origin(ctx.ip):
                 try:
-                    return profile_service.tutor_profile(
+                    view = profile_service.tutor_profile(
                         db,
                         tutor_id=tutor_id,
                         now=ctx.clock.now(),
                         pseudonym=pseudonym_for(ctx.settings),
-                        audience="staff" if ctx.staff else "tutor",
+                        audience=audience,
                         notes=notes_service.list_notes(db, tutor_id=tutor_id)
                         if ctx.staff
                         else None,
                     )
                 except NotFoundError:
                     return None
+                # The read is audited like the API's (committed before the page is shown).
+                profile_service.record_view(
+                    db, tutor_id=tutor_id, audience=audience, actor=ctx.user, now=ctx.clock.now()
+                )
+                db.commit()
+                return view
 
         data = await run.io_bound(load)
         if data is None:

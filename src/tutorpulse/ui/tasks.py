@@ -51,24 +51,26 @@ class TaskList:
         ctx = self.ctx
 
         def write() -> None:
-            with ctx.db() as db:
-                if action == "assign":
+            if action == "assign":
+                with ctx.write(Permission.ASSIGN_INTERVENTIONS) as (db, actor):
                     interventions.assign(
                         db,
                         intervention_id=intervention_id,
-                        assignee_id=ctx.user.id or -1,
-                        actor_id=ctx.user.id,
+                        assignee_id=actor.id or -1,
+                        actor=actor,
                         now=ctx.clock.now(),
                     )
-                else:
-                    interventions.record_outcome(
-                        db,
-                        intervention_id=intervention_id,
-                        outcome=outcome,
-                        notes=None,
-                        actor_id=ctx.user.id,
-                        now=ctx.clock.now(),
-                    )
+                    db.commit()
+                return
+            with ctx.write(Permission.RECORD_OUTCOMES) as (db, actor):
+                interventions.record_outcome(
+                    db,
+                    intervention_id=intervention_id,
+                    outcome=outcome,
+                    notes=None,
+                    actor=actor,
+                    now=ctx.clock.now(),
+                )
                 db.commit()
 
         try:
