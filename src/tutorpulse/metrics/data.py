@@ -7,6 +7,7 @@ frames serve one day (the pipeline) or many (training features).
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -14,7 +15,7 @@ from typing import Any
 
 import orjson
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement, Executable
 
@@ -134,18 +135,52 @@ def load_market_range(
     """Everything in [start, end); events and feedback may start later (less to read)."""
     event_start = max(start, event_start or start)
     feedback_start = max(start, feedback_start or start)
+    params: dict[str, Any] = {
+        "start": start,
+        "end": end,
+        "end_day": end.date(),
+        "event_start": event_start,
+        "feedback_start": feedback_start,
+    }
+    if tutor_ids is not None:
+        params["tutor_ids"] = list(tutor_ids)
+    if source is not None:
+        params["source"] = source
+    queries = _queries(by_tutor=tutor_ids is not None, by_source=source is not None)
+    # A few tutors (an incremental run) come back faster as ordinary rows than through COPY.
+    bulk = tutor_ids is None or len(tutor_ids) > FEW_TUTORS
+    frames = [
+        _frame(db, query, columns, params, bulk=bulk)
+        for query, columns in zip(
+            queries,
+            (TUTOR_COLUMNS, SESSION_COLUMNS, FEEDBACK_COLUMNS, EVENT_COLUMNS),
+            strict=True,
+        )
+    ]
+    return market_data(tutors=frames[0], sessions=frames[1], feedback=frames[2], events=frames[3])
+
+
+FEW_TUTORS = 50
+
+
+@functools.cache
+def _queries(*, by_tutor: bool, by_source: bool) -> tuple[Select[*tuple[Any, ...]], ...]:
+    """The four reads with bound parameters, built once: constructing the statements costs
+    more than running them for one tutor, and a reused statement keeps its cache key."""
     tutor_query = select(
         Tutor.tutor_id,
         Tutor.onboarding_date,
         Tutor.baseline_sessions_per_week,
         Tutor.subjects,
         Tutor.source,
-    ).where(Tutor.onboarding_date < end.date())
+    ).where(Tutor.onboarding_date < bindparam("end_day"))
     session_query = select(*(getattr(TutoringSession, c) for c in SESSION_COLUMNS)).where(
-        TutoringSession.scheduled_start >= start, TutoringSession.scheduled_start < end
+        TutoringSession.scheduled_start >= bindparam("start"),
+        TutoringSession.scheduled_start < bindparam("end"),
     )
     feedback_query = select(*(getattr(StudentFeedback, c) for c in FEEDBACK_COLUMNS)).where(
-        StudentFeedback.submitted_at >= feedback_start, StudentFeedback.submitted_at < end
+        StudentFeedback.submitted_at >= bindparam("feedback_start"),
+        StudentFeedback.submitted_at < bindparam("end"),
     )
     meta = TutorEvent.event_metadata
     event_query = select(
@@ -158,31 +193,37 @@ def load_market_range(
         meta["minutes"].as_float(),
         meta["weekly_hours_before"].as_float(),
         meta["weekly_hours_after"].as_float(),
-    ).where(TutorEvent.event_timestamp >= event_start, TutorEvent.event_timestamp < end)
-    if tutor_ids is not None:
-        tutor_query = tutor_query.where(Tutor.tutor_id.in_(tutor_ids))
-        session_query = session_query.where(TutoringSession.tutor_id.in_(tutor_ids))
-        feedback_query = feedback_query.where(StudentFeedback.tutor_id.in_(tutor_ids))
-        event_query = event_query.where(TutorEvent.tutor_id.in_(tutor_ids))
-    if source is not None:
-        tutor_query = tutor_query.where(Tutor.source == source)
-        session_query = session_query.where(TutoringSession.source == source)
-        feedback_query = feedback_query.where(StudentFeedback.source == source)
-        event_query = event_query.where(TutorEvent.source == source)
-
-    return market_data(
-        tutors=_frame(db, tutor_query, TUTOR_COLUMNS),
-        sessions=_frame(db, session_query, SESSION_COLUMNS),
-        feedback=_frame(db, feedback_query, FEEDBACK_COLUMNS),
-        events=_frame(db, event_query, EVENT_COLUMNS),
+    ).where(
+        TutorEvent.event_timestamp >= bindparam("event_start"),
+        TutorEvent.event_timestamp < bindparam("end"),
     )
+    if by_tutor:
+        tutor_query = tutor_query.where(Tutor.tutor_id.in_(bindparam("tutor_ids", expanding=True)))
+        session_query = session_query.where(
+            TutoringSession.tutor_id.in_(bindparam("tutor_ids", expanding=True))
+        )
+        feedback_query = feedback_query.where(
+            StudentFeedback.tutor_id.in_(bindparam("tutor_ids", expanding=True))
+        )
+        event_query = event_query.where(
+            TutorEvent.tutor_id.in_(bindparam("tutor_ids", expanding=True))
+        )
+    if by_source:
+        tutor_query = tutor_query.where(Tutor.source == bindparam("source"))
+        session_query = session_query.where(TutoringSession.source == bindparam("source"))
+        feedback_query = feedback_query.where(StudentFeedback.source == bindparam("source"))
+        event_query = event_query.where(TutorEvent.source == bindparam("source"))
+    return tutor_query, session_query, feedback_query, event_query
 
 
 def market_data(
     *, tutors: pd.DataFrame, sessions: pd.DataFrame, feedback: pd.DataFrame, events: pd.DataFrame
 ) -> MarketData:
     """Give raw frames (from the database or built by hand) the dtypes the metrics expect."""
-    tutors["onboarding_date"] = pd.to_datetime(tutors["onboarding_date"]).dt.tz_localize(UTC)
+    # Microseconds whatever the input (ISO text gives them, date objects would give seconds).
+    tutors["onboarding_date"] = (
+        pd.to_datetime(tutors["onboarding_date"]).dt.tz_localize(UTC).dt.as_unit("us")
+    )
     tutors["subjects"] = tutors["subjects"].map(_json_list)
     tutors["baseline_sessions_per_week"] = tutors["baseline_sessions_per_week"].astype(float)
     _to_utc(sessions, "scheduled_start")
@@ -204,13 +245,20 @@ def market_data(
     return MarketData(tutors=tutors, sessions=sessions, feedback=feedback, events=events)
 
 
-def _frame(db: Session, query: Executable, columns: tuple[str, ...]) -> pd.DataFrame:
+def _frame(
+    db: Session,
+    query: Select[*tuple[Any, ...]],
+    columns: tuple[str, ...],
+    params: dict[str, Any],
+    *,
+    bulk: bool = True,
+) -> pd.DataFrame:
     # Bulk reads bypass ORM rows: building a Row per record costs more than the query itself
     # on hundreds of thousands of rows. Columns are converted afterwards, column by column.
     connection = db.connection()
-    if connection.dialect.name == "postgresql":
-        return _copy_frame(connection, query, columns)
-    result = connection.execute(query)
+    if bulk and connection.dialect.name == "postgresql":
+        return _copy_frame(connection, query.params(params), columns)
+    result = connection.execute(query, params)
     try:
         rows = result.cursor.fetchall() if result.cursor is not None else []
     finally:
