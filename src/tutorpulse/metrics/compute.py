@@ -211,10 +211,23 @@ def _window_metrics(
 
 
 def _quantile(rows: _Rows, values: np.ndarray, mask: np.ndarray, q: float) -> np.ndarray:
+    """Per-tutor quantile with linear interpolation, as ``groupby().quantile(q)`` computes it
+    (NaN skipped), on sorted arrays: no groupby set-up for the few rows of one tutor."""
     result = np.full(rows.size, np.nan)
-    if mask.any():
-        series = pd.Series(values[mask]).groupby(rows.codes[mask]).quantile(q)
-        result[series.index.to_numpy()] = series.to_numpy()
+    present = mask & ~np.isnan(values)
+    codes, kept = rows.codes[present], values[present]
+    if not len(kept):
+        return result
+    order = np.lexsort((kept, codes))
+    codes, kept = codes[order], kept[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    counts = np.diff(np.r_[starts, len(codes)])
+    position = q * (counts - 1).astype(float)
+    low = position.astype(np.int64)
+    fraction = position - low
+    lower = kept[starts + low]
+    upper = kept[starts + np.minimum(low + 1, counts - 1)]
+    result[codes[starts]] = np.where(fraction == 0, lower, lower + (upper - lower) * fraction)
     return result
 
 
@@ -274,27 +287,32 @@ def _overall_metrics(
 
 def _availability(events: _Rows, kind: np.ndarray) -> Iterable[tuple[str, np.ndarray]]:
     changes = kind == "availability_change"
-    frame = pd.DataFrame(
-        {
-            "code": events.codes[changes],
-            "age": events.age_days[changes],
-            "before": events.number("hours_before")[changes],
-            "after": events.number("hours_after")[changes],
-        }
-    ).sort_values(["code", "age"], ascending=[True, False])
-    current = np.full(events.size, np.nan)
-    change = np.full(events.size, np.nan)
-    if not frame.empty:
-        latest = frame.groupby("code")["after"].last()
-        current[latest.index.to_numpy()] = latest.to_numpy()
-        recent = frame[frame["age"] <= 28]
-        grouped = recent.groupby("code")
-        first_before, last_after = grouped["before"].first(), grouped["after"].last()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pct = (last_after - first_before) / first_before.where(first_before > 0)
-        change[pct.index.to_numpy()] = pct.to_numpy()
+    codes, age = events.codes[changes], events.age_days[changes]
+    # Each tutor's changes oldest first (a stable sort: ties keep their recorded order).
+    order = np.lexsort((-age, codes))
+    codes, age = codes[order], age[order]
+    before = events.number("hours_before")[changes][order]
+    after = events.number("hours_after")[changes][order]
+    current = _per_tutor(codes, after, events.size, last=True)
+    recent = age <= 28
+    first_before = _per_tutor(codes[recent], before[recent], events.size, last=False)
+    last_after = _per_tutor(codes[recent], after[recent], events.size, last=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = (last_after - first_before) / np.where(first_before > 0, first_before, np.nan)
     yield "availability_hours_current", current
     yield "availability_change_pct", change
+
+
+def _per_tutor(codes: np.ndarray, values: np.ndarray, size: int, *, last: bool) -> np.ndarray:
+    """First (or last) known value of each tutor's run in ``codes`` (sorted); NaN: none."""
+    result = np.full(size, np.nan)
+    known = ~np.isnan(values)
+    codes, values = codes[known], values[known]
+    if len(codes):
+        edge = codes[1:] != codes[:-1]
+        pick = np.r_[edge, True] if last else np.r_[True, edge]
+        result[codes[pick]] = values[pick]
+    return result
 
 
 def _first_session_signals(

@@ -106,8 +106,9 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """``frame.to_dict("records")`` (native Python scalars), built column by column: pandas'
     own version boxes every cell through several checks, the main cost of a one-tutor save."""
     names = [str(name) for name in frame.columns]
-    columns = [frame[name].to_numpy().tolist() for name in frame.columns]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    # One object matrix: numpy turns int64/float64 cells into Python ints and floats.
+    rows = frame.to_numpy(dtype=object).tolist()
+    return [dict(zip(names, values, strict=True)) for values in rows]
 
 
 def _window_row(
