@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
 from tutorpulse.realtime.broker import MemoryBroker, RateLimitedWarning, RedisBroker
 from tutorpulse.realtime.live import Listener, LiveSignal
+
+T = TypeVar("T")
 
 
 def test_live_signal_keeps_the_newest_version_only() -> None:
@@ -17,6 +22,12 @@ def test_live_signal_keeps_the_newest_version_only() -> None:
     signal.notify(5)
     signal.notify(3)  # a late, older message never moves the version back
     assert signal.version == 5
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: the browser tests may leave a loop running here."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_live_signal_wakes_a_waiter_from_another_thread() -> None:
@@ -31,13 +42,13 @@ def test_live_signal_wakes_a_waiter_from_another_thread() -> None:
         threading.Thread(target=signal.notify, args=(2,)).start()
         return immediate, await pending
 
-    assert asyncio.run(scenario()) == (True, True)
+    assert _run(scenario()) == (True, True)
     assert signal.version == 2
 
 
 def test_live_signal_wait_times_out_without_news() -> None:
     signal = LiveSignal()
-    assert asyncio.run(signal.wait(newer_than=0, timeout=0.01)) is False
+    assert _run(signal.wait(newer_than=0, timeout=0.01)) is False
 
 
 def test_memory_broker_delivers_to_a_listener_thread_and_caches() -> None:
