@@ -7,7 +7,8 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from tutorpulse.metrics.compute import compute_metrics, wilson_interval
+from tutorpulse.metrics import compute
+from tutorpulse.metrics.compute import compute_metrics, satisfaction_breakdown, wilson_interval
 from tutorpulse.metrics.data import day_end
 from tutorpulse.metrics.flags import pattern_flags, threshold_flags
 
@@ -150,3 +151,56 @@ def test_wilson_interval() -> None:
     assert wilson_interval(0, 0) is None
     low, high = wilson_interval(8, 10) or (0, 0)
     assert low == pytest.approx(0.4902, abs=1e-3) and high == pytest.approx(0.9433, abs=1e-3)
+
+
+def _breakdown_market() -> MarketBuilder:
+    b = MarketBuilder().tutor("t1").tutor("t2")
+    b.session("t1", at(1), rating=5.0)
+    b.session("t1", at(29), rating=4.0)  # first day of the 30-day window
+    b.session("t1", at(30), rating=1.0)  # the day before it: not counted
+    b.session("t1", at(2), rating=None)  # unrated: not counted
+    b.session("t1", at(3), rating=2.0)
+    b.sessions[-1] |= {"subject": "Physics", "session_type": "group"}
+    b.session("t2", at(4), rating=3.0)
+    b.sessions[-1]["subject"] = None  # no subject: only in the per-type figures
+    return b
+
+
+def test_satisfaction_breakdown_per_subject_and_session_type() -> None:
+    breakdown = satisfaction_breakdown(_breakdown_market().build(), as_of=AS_OF)
+    assert breakdown == {
+        "t1": {
+            "by_subject": {
+                "Mathematics": {"avg_rating": 4.5, "n": 2},
+                "Physics": {"avg_rating": 2.0, "n": 1},
+            },
+            "by_session_type": {
+                "1-on-1": {"avg_rating": 4.5, "n": 2},
+                "group": {"avg_rating": 2.0, "n": 1},
+            },
+        },
+        "t2": {"by_session_type": {"1-on-1": {"avg_rating": 3.0, "n": 1}}},
+    }
+
+
+def test_satisfaction_breakdown_is_the_same_on_the_groupby_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A few whole-star ratings take the plain-sum path; many rows (or fractional ratings)
+    # the groupby one. Both give the same figures, in the same order.
+    data = _breakdown_market().build()
+    small = satisfaction_breakdown(data, as_of=AS_OF)
+    monkeypatch.setattr(compute, "SMALL_BREAKDOWN", 0)
+    grouped = satisfaction_breakdown(data, as_of=AS_OF)
+    assert grouped == small
+    assert list(grouped) == list(small) == ["t1", "t2"]
+    assert [list(v) for v in grouped.values()] == [list(v) for v in small.values()]
+
+
+def test_satisfaction_breakdown_with_fractional_ratings() -> None:
+    b = MarketBuilder().tutor("t1")
+    b.session("t1", at(1), rating=4.5)
+    b.session("t1", at(2), rating=3.0)
+    b.session("t1", at(3), rating=3.2)
+    breakdown = satisfaction_breakdown(b.build(), as_of=AS_OF)
+    assert breakdown["t1"]["by_subject"]["Mathematics"] == {"avg_rating": 3.567, "n": 3}

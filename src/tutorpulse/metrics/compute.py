@@ -363,17 +363,27 @@ def ratio(numerator: Any, denominator: Any) -> float | None:
     return float(numerator) / float(denominator)
 
 
+SMALL_BREAKDOWN = 5_000
+
+
 def satisfaction_breakdown(
     data: MarketData, *, as_of: date, window: int = 30
 ) -> dict[str, dict[str, dict[str, dict[str, float | int]]]]:
     """Mean rating and count per subject and per session type, per tutor (last 30 days)."""
     end = pd.Timestamp(day_end(as_of))
     sessions = data.sessions
-    rated = sessions[
-        (sessions["scheduled_start"] < end)
-        & (sessions["scheduled_start"] >= end - pd.Timedelta(days=window))
-        & sessions["student_rating"].notna()
-    ]
+    times = sessions["scheduled_start"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    ratings = sessions["student_rating"].to_numpy(dtype=float, na_value=np.nan)
+    keep = (times < end.value) & (times >= (end - pd.Timedelta(days=window)).value)
+    keep &= ~np.isnan(ratings)
+    rated_values = ratings[keep]
+    if len(rated_values) <= SMALL_BREAKDOWN and np.array_equal(
+        rated_values, np.round(rated_values)
+    ):
+        # Whole-star ratings sum exactly in any order, so plain sums give the groupby's
+        # means; a few rows (an incremental run) skip two groupby set-ups.
+        return _small_breakdown(sessions, keep, rated_values)
+    rated = sessions[keep]
     result: dict[str, dict[str, dict[str, dict[str, float | int]]]] = {}
     for dimension, column in (("by_subject", "subject"), ("by_session_type", "session_type")):
         grouped = rated.groupby(["tutor_id", column])["student_rating"].agg(["mean", "count"])
@@ -381,4 +391,26 @@ def satisfaction_breakdown(
             tutor_id, value = str(keys[0]), str(keys[1])
             entry = result.setdefault(tutor_id, {}).setdefault(dimension, {})
             entry[value] = {"avg_rating": round(float(mean), 3), "n": int(count)}
+    return result
+
+
+def _small_breakdown(
+    sessions: pd.DataFrame, keep: np.ndarray, ratings: np.ndarray
+) -> dict[str, dict[str, dict[str, dict[str, float | int]]]]:
+    tutors = sessions["tutor_id"].to_numpy()[keep].tolist()
+    values = ratings.tolist()
+    result: dict[str, dict[str, dict[str, dict[str, float | int]]]] = {}
+    for dimension, column in (("by_subject", "subject"), ("by_session_type", "session_type")):
+        totals: dict[tuple[str, str], list[float]] = {}
+        keys = sessions[column].to_numpy()[keep].tolist()
+        for tutor_id, key, rating in zip(tutors, keys, values, strict=True):
+            if pd.isna(key):
+                continue  # as groupby drops missing keys
+            total = totals.setdefault((tutor_id, key), [0.0, 0])
+            total[0] += rating
+            total[1] += 1
+        for (tutor_id, key), (total_rating, count) in sorted(totals.items()):
+            entry = result.setdefault(str(tutor_id), {}).setdefault(dimension, {})
+            mean = total_rating / count
+            entry[str(key)] = {"avg_rating": round(float(mean), 3), "n": int(count)}
     return result
