@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tutorpulse.api.app import create_app
 from tutorpulse.auth import service as auth_service
+from tutorpulse.auth.models import AuditEntry
 from tutorpulse.clock import FixedClock
 from tutorpulse.config import Settings
 from tutorpulse.dashboard.feedback import link_for_session
@@ -149,6 +150,15 @@ def _context(browser: Any, **kwargs: Any) -> Any:
     return browser.new_context(timezone_id="Europe/Paris", locale="en-GB", **kwargs)
 
 
+def _audited(db: Session, action: str, target_id: str) -> list[tuple[int | None, str | None]]:
+    rows = db.execute(
+        select(AuditEntry.actor_user_id, AuditEntry.ip).where(
+            AuditEntry.action == action, AuditEntry.target_id == target_id
+        )
+    ).all()
+    return [(actor, ip) for actor, ip in rows]
+
+
 def _login(page: Any, site: Site, email: str, next_path: str = "/") -> None:
     page.goto(f"{site.url}/login?next={next_path}")
     page.get_by_label("Email").fill(email)
@@ -180,6 +190,10 @@ def test_manager_assigns_a_critical_alert_in_one_click(
     with site.factory() as db:
         assigned = db.get(Intervention, site.task_id)
         assert assigned is not None and assigned.assigned_to is not None
+        # The click is audited: who (the signed-in manager), which task, from where.
+        assert _audited(db, "intervention.assign", str(site.task_id)) == [
+            (assigned.assigned_to, "127.0.0.1")
+        ]
     hosts = {urlparse(u).hostname for u in requested if u.startswith("http")}
     assert hosts == {"127.0.0.1"}, hosts  # no CDN: every asset is served locally
     context.close()
@@ -339,6 +353,10 @@ def test_student_negative_first_session_raises_the_flag(
     manager.get_by_test_id("save-note").click()
     manager.get_by_text(note).wait_for(timeout=WAIT_MS)
     staff.close()
+    with site.factory() as db:
+        (note_entry,) = _audited(db, "tutor.note_added", site.feedback_tutor)
+        assert note_entry[1] == "127.0.0.1"
+        assert _audited(db, "tutor.read", site.feedback_tutor), "the profile view is audited"
 
 
 def test_analytics_page_renders_charts(browser: Any, site: Site, artifacts_dir: Path) -> None:
@@ -350,6 +368,9 @@ def test_analytics_page_renders_charts(browser: Any, site: Site, artifacts_dir: 
     with page.expect_download() as download:
         section.get_by_role("button", name=re.compile("Download")).click()
     assert download.value.suggested_filename == "tier_distribution.csv"
+    with site.factory() as db:
+        (export,) = _audited(db, "analytics.export", "tier_distribution")
+        assert export[0] is not None and export[1] == "127.0.0.1"
     page.locator('[data-section="model_card"]').get_by_text("no model trained yet").wait_for(
         timeout=WAIT_MS
     )
