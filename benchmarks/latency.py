@@ -215,13 +215,25 @@ def wait_for_first_full_run(database_url: str, processes: Processes, timeout: fl
     raise SystemExit("the pipeline worker's start-up recomputes did not finish in time")
 
 
-def wait_for_settled_queue(database_url: str, processes: Processes, timeout: float) -> float:
+def settle_baseline(database_url: str, workdir: Path) -> tuple[dict[Path, float], int, datetime]:
+    """Taken before the simulator starts: its cursor files, the newest outbox id, the time."""
+    cursor = workdir / "simulator"
+    files = {p: p.stat().st_mtime for p in cursor.rglob("cursor.json")}
+    return files, newest_outbox_id(database_url), simulated_now(database_url)
+
+
+def wait_for_settled_queue(
+    database_url: str,
+    processes: Processes,
+    baseline: tuple[dict[Path, float], int, datetime],
+    timeout: float,
+) -> float:
     """Warm-up: the simulator's first live tick delivered and its dirty tutors recomputed.
 
     Its first tick starts a new simulated day with all of that day's bookings, a burst the
     pipeline works through in 500-tutor batches; and as the pipeline runs on the data clock,
-    the tick moves its time past the next 15-minute mark and midnight, so a full recompute
-    and the nightly rollup follow. Steady state begins after those.
+    the tick may move its time past the next 15-minute mark (a full recompute follows) and
+    midnight (the nightly rollup). Steady state begins after those.
     """
     from tutorpulse.db.engine import make_engine
     from tutorpulse.events.models import DirtyTutor
@@ -229,16 +241,20 @@ def wait_for_settled_queue(database_url: str, processes: Processes, timeout: flo
     engine = make_engine(database_url)
     cursor = Path(processes.env["TUTORPULSE_DATA_DIR"]) / "simulator"
     started = time.perf_counter()
-    before = {p: p.stat().st_mtime for p in cursor.rglob("cursor.json")}
-    newest = newest_outbox_id(database_url)
+    before, newest, clock_before = baseline
     try:
         while time.perf_counter() - started < timeout:
             processes.check()
             ticked = any(p.stat().st_mtime != before.get(p) for p in cursor.rglob("cursor.json"))
             with Session(engine) as db:
                 queued = db.scalar(select(func.count()).select_from(DirtyTutor)) or 0
-            if ticked and not queued and full_runs_after(database_url, newest) >= 2:
-                return round(time.perf_counter() - started, 1)
+            if ticked and not queued:
+                # The recomputes the tick's new data time makes due (data clock).
+                moved = simulated_now(database_url)
+                due = int(moved - clock_before >= timedelta(minutes=15))
+                due += int(moved.date() != clock_before.date())
+                if full_runs_after(database_url, newest) >= due:
+                    return round(time.perf_counter() - started, 1)
             time.sleep(0.5)
     finally:
         engine.dispose()
@@ -281,7 +297,12 @@ def simulated_now(database_url: str) -> datetime:
 
     engine = make_engine(database_url)
     with Session(engine) as db:
-        latest = db.scalar(select(func.max(TutoringSession.scheduled_start)))
+        # The pipeline's data clock: the latest held or missed session (not future bookings).
+        latest = db.scalar(
+            select(func.max(TutoringSession.scheduled_start)).where(
+                TutoringSession.status.in_(("completed", "no_show"))
+            )
+        )
     engine.dispose()
     assert isinstance(latest, datetime)
     return latest if latest.tzinfo else latest.replace(tzinfo=UTC)
@@ -424,9 +445,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             processes.start("pipeline", "worker", "pipeline")
             print("waiting for the pipeline worker's start-up recomputes ...", flush=True)
             first_full = wait_for_first_full_run(database_url, processes, timeout=3600)
+            baseline = settle_baseline(database_url, workdir)
             processes.start("simulator", "worker", "simulator")
             print("waiting for the simulator's first tick to be recomputed ...", flush=True)
-            settle = wait_for_settled_queue(database_url, processes, timeout=1800)
+            settle = wait_for_settled_queue(database_url, processes, baseline, timeout=1800)
             staff = staff_token(database_url)
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
                 for _ in range(600):
