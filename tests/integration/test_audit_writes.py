@@ -436,7 +436,7 @@ def test_ingest_batch_is_one_entry_with_counts(client: TestClient, market: Marke
 
 def test_feedback_entry_names_the_link_not_the_student(client: TestClient, market: Market) -> None:
     session = _open_session(market, first=False)
-    answers = {k: 4 for k in ("subject_knowledge", "communication", "patience")}
+    answers: dict[str, Any] = {k: 4 for k in ("subject_knowledge", "communication", "patience")}
     answers |= {"engagement": 4, "helpfulness": 4, "overall_rating": 4}
     answers["free_text_feedback"] = "Lovely session"
     response = client.post(_url(session), json=answers)
