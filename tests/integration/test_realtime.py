@@ -246,3 +246,76 @@ def test_dashboard_keeps_answering_when_redis_dies(
         assert len(warnings) == 1  # rate-limited, not one line per call
         newest = db.scalar(select(OutboxMessage.id).order_by(OutboxMessage.id.desc()).limit(1))
         assert app.state.live.version == newest  # this process's own views still woke up
+
+
+# ------------------------------------------------------------- the websocket wakes at once
+def _receive_within(socket: Any, deadline: float) -> dict[str, Any]:
+    """A safety net against hanging, far above any wake-up: the poll is set to an hour."""
+    box: list[dict[str, Any]] = []
+    reader = threading.Thread(target=lambda: box.append(socket.receive_json()), daemon=True)
+    reader.start()
+    reader.join(deadline)
+    assert box, "the websocket was not woken (its poll alone would take an hour)"
+    return box[0]
+
+
+def _emit_outside_the_app(db: Session) -> int:
+    # Through the test's own session, not the app's factory: no local "re-read now".
+    message = events.emit(db, topic="pipeline.tutors_updated", payload={"count": 1}, now=NOW)
+    db.flush()
+    return message.id
+
+
+def test_update_socket_wakes_on_the_live_signal_not_the_poll(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tutorpulse.dashboard import api as dashboard_api
+
+    monkeypatch.setattr(dashboard_api, "UPDATE_POLL_SECONDS", 3600.0)
+    db = market.db
+    app = create_app(
+        Settings(env="test", secret_key=SECRET), session_factory=_factory(db), clock=FixedClock(NOW)
+    )
+    manager = market.users["manager"]
+    sign_in(db, manager)
+    with (
+        TestClient(app) as client,
+        client.websocket_connect("/api/v1/ws/updates", headers=as_user(manager)) as socket,
+    ):
+        first = _receive_within(socket, 120)
+        assert first["events"] == []
+        version = _emit_outside_the_app(db)
+        app.state.live.notify(version)  # what the listener does for another process's commit
+        pushed = _receive_within(socket, 120)
+    assert [e["id"] for e in pushed["events"]] == [version]
+
+
+@pytest.mark.redis
+def test_update_socket_wakes_on_a_redis_message(
+    market: Market, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tutorpulse.dashboard import api as dashboard_api
+
+    monkeypatch.setattr(dashboard_api, "UPDATE_POLL_SECONDS", 3600.0)
+    db = market.db
+    settings = Settings(env="test", secret_key=SECRET, redis_url=redis_url)
+    app = create_app(settings, session_factory=_factory(db), clock=FixedClock(NOW))
+    manager = market.users["manager"]
+    sign_in(db, manager)
+    # Another process's broker on the same Redis and database namespace.
+    other = RedisBroker(redis_url, namespace=namespace_for(settings.effective_database_url))
+    client_redis = redis.Redis.from_url(redis_url)
+    try:
+        with (
+            TestClient(app) as client,
+            client.websocket_connect("/api/v1/ws/updates", headers=as_user(manager)) as socket,
+        ):
+            _receive_within(socket, 120)
+            assert _wait_until(lambda: _subscribers(client_redis, other.channel) > 0)
+            version = _emit_outside_the_app(db)
+            other.publish(version)
+            pushed = _receive_within(socket, 120)
+        assert [e["id"] for e in pushed["events"]] == [version]
+    finally:
+        client_redis.close()
+        other.close()
