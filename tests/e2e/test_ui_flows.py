@@ -340,6 +340,14 @@ def test_student_negative_first_session_raises_the_flag(
     page.goto(site.feedback_url)
     page.get_by_text("We already have your feedback for this session").wait_for(timeout=WAIT_MS)
     context.close()
+    with site.factory() as db:
+        (submitted,) = db.execute(
+            select(AuditEntry.actor_label, AuditEntry.ip).where(
+                AuditEntry.action == "feedback.submit"
+            )
+        ).all()
+        assert submitted.actor_label.startswith("feedback-link:session:")
+        assert submitted.ip == "127.0.0.1"
 
     staff = _context(browser, viewport={"width": 1400, "height": 1000})
     manager = staff.new_page()

@@ -199,10 +199,8 @@ class AuditViewer:
 
     async def export(self) -> None:
         def work() -> tuple[bytes, int]:
-            with self.ctx.db() as db:
-                current = db.get(User, self.ctx.user.id) if self.ctx.user.id is not None else None
-                if current is None or not current.is_active or current.role != self.ctx.user.role:
-                    raise TutorpulseError("you are no longer allowed to do this: reload the page")
+            # Checked again now (account, role, session): the page was checked when it loaded.
+            with self.ctx.write(Permission.READ_AUDIT) as (db, _current):
                 chosen = self.filters.to_filter(db, tz=self.ctx.tz)
                 result = export_csv(
                     db, filters=chosen, actor=self.ctx.user, now=self.ctx.clock.now(), ip=self.ip

@@ -4,7 +4,8 @@ and API tokens (create — the token is shown once — and revoke).
 The page calls the same services as ``/api/v1/admin/users`` and ``/api/v1/admin/tokens``
 (``auth.service``), which validate the input and write the audit entries; the page only
 commits. The user is checked on the server at page load (``page_context``) and again before
-every write, so a role changed meanwhile cannot keep using an open page.
+every write (``PageContext.write``: account, role and sign-in session as they are now), so a
+role changed or a session ended meanwhile cannot keep using an open page.
 """
 
 from __future__ import annotations
@@ -114,14 +115,6 @@ class UsersPage:
         self.page = 1
 
     # ------------------------------------------------------------------ data
-    def _still_allowed(self, db: Session, permission: Permission) -> None:
-        """The page was allowed at load; a write checks again (role changed, disabled)."""
-        current = db.get(User, self.ctx.user.id) if self.ctx.user.id is not None else None
-        if current is None or not current.is_active or not self.ctx.can(permission):
-            raise TutorpulseError("you are no longer allowed to do this: reload the page")
-        if current.role != self.ctx.user.role:
-            raise TutorpulseError("your role has changed: reload the page")
-
     def _users(self) -> UserListing:
         with self.ctx.db() as db:
             users, total = service.list_users(
@@ -137,8 +130,7 @@ class UsersPage:
         """Run ``action`` in a transaction of its own; a refusal is shown, never raised."""
 
         def work() -> T:
-            with self.ctx.db() as db:
-                self._still_allowed(db, permission)
+            with self.ctx.write(permission) as (db, _current):
                 result = action(db)
                 db.commit()
                 return result

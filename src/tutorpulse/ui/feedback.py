@@ -11,6 +11,7 @@ from fastapi import Request, Response
 from nicegui import run, ui
 from pydantic import ValidationError
 
+from tutorpulse.auth import audit
 from tutorpulse.dashboard import feedback as feedback_service
 from tutorpulse.dashboard.schemas import FeedbackForm, FeedbackSubmission
 from tutorpulse.errors import TutorpulseError
@@ -145,6 +146,7 @@ def register() -> None:
     @ui.page("/feedback/{token}", title="Session feedback")
     async def feedback_page(request: Request, token: str) -> Response | None:
         settings, factory, clock = public_context(request)
+        ip = request.client.host if request.client else "unknown"
 
         def load() -> FeedbackForm | str:
             with factory() as db:
@@ -167,7 +169,8 @@ def register() -> None:
 
             async def submit(body: FeedbackSubmission) -> str:
                 def write() -> str:
-                    with factory() as db:
+                    # The submission's audit entry says where it came from, like the API's.
+                    with factory() as db, audit.origin(ip):
                         try:
                             feedback_service.submit_feedback(
                                 db,
