@@ -319,3 +319,53 @@ def test_update_socket_wakes_on_a_redis_message(
     finally:
         client_redis.close()
         other.close()
+
+
+# ------------------------------------------------------- the pipeline worker wakes at once
+def test_idle_pipeline_worker_starts_on_a_message_not_the_poll(
+    market: Market, tmp_path: Path
+) -> None:
+    import queue
+
+    from tutorpulse.events.models import DirtyTutor
+    from tutorpulse.jobs.locks import FileLock
+    from tutorpulse.jobs.scheduler import PipelineWorker
+
+    db = market.db
+    results: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    class Recording(PipelineWorker):
+        def run_once(self) -> dict[str, Any]:
+            done = super().run_once()
+            results.put(done)
+            return done
+
+    broker = MemoryBroker()
+    worker = Recording(
+        session_factory=_factory(db),
+        clock=FixedClock(NOW),
+        lock=FileLock(tmp_path / "scheduler.lock"),
+        jobs=[],
+        poll_seconds=3600.0,  # the poll alone would not run again within the test
+    )
+    waker = threading.Thread(
+        target=broker.listen, args=(lambda _v: worker.wake.set(), worker.stop), daemon=True
+    )
+    waker.start()
+    runner = threading.Thread(target=worker.run_forever, daemon=True)
+    runner.start()
+    try:
+        # The sample's dirty marks are processed, then the worker goes idle.
+        while results.get(timeout=300).get("dirty"):
+            pass
+        assert broker.subscribed.wait(timeout=30)
+        events.mark_dirty(db, tutor_ids=["tutor_003"], now=NOW, reason="test")
+        db.flush()
+        broker.publish(1)  # an import committed elsewhere
+        assert results.get(timeout=300)["dirty"] == 1
+        assert db.query(DirtyTutor).count() == 0
+    finally:
+        worker.stop.set()
+        runner.join(timeout=60)
+        waker.join(timeout=60)
+    assert not runner.is_alive()

@@ -35,7 +35,7 @@ def run_pipeline_worker(settings: Settings, stop: threading.Event) -> None:
 
     engine = make_engine(settings.effective_database_url)
     factory = make_session_factory(engine)
-    publish_commits(settings, factory)  # "re-read now" to the web processes (Redis)
+    broker = publish_commits(settings, factory)  # "re-read now" to the web (Redis)
     clock: Clock = SystemClock()
     if settings.pipeline_clock == "data":
         clock = LatestDataClock(factory, fallback=clock)
@@ -46,6 +46,14 @@ def run_pipeline_worker(settings: Settings, stop: threading.Event) -> None:
         lock=scheduler_lock(engine, settings.data_dir),
         stop=stop,
     )
+    if broker is not None:
+        # Commits elsewhere (imports) wake the idle worker at once: lower ingest latency.
+        threading.Thread(
+            target=broker.listen,
+            args=(lambda _version: worker.wake.set(), stop),
+            name="tutorpulse-pipeline-wake",
+            daemon=True,
+        ).start()
     worker.run_forever()
 
 

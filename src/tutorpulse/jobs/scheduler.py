@@ -34,6 +34,7 @@ log = logging.getLogger("tutorpulse.jobs")
 JobFunction = Callable[[Session, datetime], Any]
 # Pauses between attempts when the database is unreachable: 0.5 s doubling, ~30 s in all.
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+IDLE_SLICE_SECONDS = 0.25  # how soon an idle worker notices a stop request
 
 
 @dataclass
@@ -99,6 +100,9 @@ class PipelineWorker:
     poll_seconds: float = 2.0
     stop: threading.Event = field(default_factory=threading.Event)
     retry_delays: tuple[float, ...] = RETRY_DELAYS
+    # Set by a "re-read now" message (Redis): new dirty tutors, start now instead of at the
+    # end of the idle poll. Without messages the poll still picks the work up.
+    wake: threading.Event = field(default_factory=threading.Event)
     # How to pause between retries (tests pass a function that brings the database back).
     pause: Callable[[float], object] | None = None
 
@@ -127,11 +131,21 @@ class PipelineWorker:
                         raise
                     log.warning("database unavailable (%s); waiting", first_line(exc))
                     done = {}
-                busy = bool(done.get("dirty"))
-                self.stop.wait(0 if busy else self.poll_seconds)
+                if not done.get("dirty"):
+                    self._idle()
         finally:
             self.lock.release()
             log.info("pipeline worker stopped")
+
+    def _idle(self) -> None:
+        """Wait up to ``poll_seconds``; a wake-up or a stop request ends the wait early."""
+        waited = 0.0
+        while waited < self.poll_seconds and not self.stop.is_set():
+            step = min(IDLE_SLICE_SECONDS, self.poll_seconds - waited)
+            if self.wake.wait(step):
+                break
+            waited += step
+        self.wake.clear()
 
     def _in_transaction(self, name: str, run: JobFunction, now: datetime) -> Any:
         """Run a job in its own transaction, retrying with exponential backoff while the
