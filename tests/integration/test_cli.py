@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +50,14 @@ def test_import_flow_and_strict_mode(tmp_path: Path) -> None:
     result = run("import", str(SAMPLE_DIR), "--quiet", data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "0 rejected" in result.stderr and "synthetic data" in result.stderr
+    # The import is one audit entry: the operator, the batch and its counts.
+    with sqlite3.connect(tmp_path / "tutorpulse.db") as audit_db:
+        rows = audit_db.execute(
+            "SELECT actor_label, target_type, details FROM audit_log WHERE action = 'ingest.batch'"
+        ).fetchall()
+    assert len(rows) == 1 and rows[0][0].startswith("cli:") and rows[0][1] == "ingest_batch"
+    counts = json.loads(rows[0][2])["counts"]
+    assert counts["tutors"] == {"accepted": 8, "rejected": 0}
     bad = FIXTURES / "bad" / "bad_values"
     rejects = tmp_path / "rejects.jsonl"
     result = run("import", str(bad), "--quiet", "--rejects-out", str(rejects), data_dir=tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from tutorpulse.clock import SystemClock
 from tutorpulse.errors import TutorpulseError
@@ -69,15 +71,18 @@ def import_command(
                 task, advance=size, description=f"importing {kind}", rate=f"{rate:,.0f} rec/s"
             )
 
+        now = SystemClock().now()
         try:
             report = import_directory(
                 session,
                 plan=plan,
-                now=SystemClock().now(),
+                now=now,
                 chunk_size=batch_size or settings.import_batch_size,
                 checkpoint=session.commit,
                 on_progress=on_progress,
             )
+            _audit(session, report, plan.source, now)
+            session.commit()
         except BaseException:
             session.rollback()
             raise
@@ -91,6 +96,24 @@ def import_command(
         console.print(f"rejects written to {rejects_out}")
     if strict and report.total_rejected:
         raise TutorpulseError(f"{report.total_rejected} record(s) rejected (--strict)")
+
+
+def _audit(db: Session, report: ImportReport, source: str, now: datetime) -> None:
+    """One audit entry per import (the operator, the batch and its counts), like the HTTP
+    ingest route's; records are not audited one by one."""
+    from tutorpulse.auth import audit
+    from tutorpulse.auth.cli import cli_actor
+
+    counts = {k: {"accepted": c.accepted, "rejected": c.rejected} for k, c in report.counts.items()}
+    audit.record(
+        db,
+        actor=cli_actor(),
+        action="ingest.batch",
+        target_type="ingest_batch",
+        target_id=report.batch_id,
+        details={"origin": "cli", "source": source, "counts": counts},
+        now=now,
+    )
 
 
 def _progress(console: Console, quiet: bool) -> Progress:
