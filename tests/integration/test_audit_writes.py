@@ -493,6 +493,18 @@ def test_profile_and_prediction_reads_are_audited(client: TestClient, market: Ma
     # The tutor's "who viewed my data" shows the staff read, not their own.
     mine = client.get("/api/v1/me/audit", headers=own).json()
     assert [(a["action"], a["viewer_role"]) for a in mine] == [("tutor.read", "people_ops")]
+    # A look at their predictions is a view of their record; internal work (a manager's note)
+    # is not listed, and nothing names churn figures or notes.
+    manager = as_user(market.users["manager"])
+    assert client.get(f"/api/v1/tutors/{OWN_TUTOR}/predictions", headers=manager).status_code == 200
+    note = client.post(f"/api/v1/tutors/{OWN_TUTOR}/notes", json={"body": "x"}, headers=manager)
+    assert note.status_code == 201
+    mine = client.get("/api/v1/me/audit", headers=own).json()
+    assert [(a["action"], a["viewer_role"]) for a in mine] == [
+        ("tutor.read", "ops_manager"),
+        ("tutor.read", "people_ops"),
+    ]
+    assert "note" not in repr(mine) and "prediction" not in repr(mine)
 
 
 def test_analytics_csv_export_is_audited_json_view_is_not(

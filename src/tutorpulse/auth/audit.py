@@ -140,6 +140,16 @@ def search(
     return list(rows), total
 
 
+# What "who viewed my data" shows of entries about a tutor's or student's own record: views
+# and exports, named plainly. Everything else (managers' notes, churn predictions and their
+# overrides, task and alert work) is internal and never shown to the subject: DESIGN §5.
+SUBJECT_VISIBLE_ACTIONS = {
+    "tutor.read": "tutor.read",
+    "prediction.read": "tutor.read",  # a view of their record; the churn figures stay unnamed
+    "subject.export": "subject.export",
+}
+
+
 @dataclass(frozen=True)
 class AccessByOthers:
     at: datetime
@@ -149,8 +159,9 @@ class AccessByOthers:
 
 
 def accesses_by_others(db: Session, *, user: User, limit: int = 100) -> list[AccessByOthers]:
-    """Who viewed my data: entries about the user's own tutor or student record made by
-    somebody else (staff, jobs), newest first. Viewers are named by their display name only."""
+    """Who viewed my data: views and exports of the user's own tutor or student record by
+    somebody else (staff, jobs), newest first (``SUBJECT_VISIBLE_ACTIONS``). Viewers are named
+    by their display name only."""
     if user.role == "tutor" and user.tutor_id:
         target = ("tutor", user.tutor_id)
     elif user.role == "student" and user.student_id:
@@ -161,6 +172,7 @@ def accesses_by_others(db: Session, *, user: User, limit: int = 100) -> list[Acc
         select(AuditEntry, User.role, User.display_name)
         .outerjoin(User, User.id == AuditEntry.actor_user_id)
         .where(AuditEntry.target_type == target[0], AuditEntry.target_id == target[1])
+        .where(AuditEntry.action.in_(SUBJECT_VISIBLE_ACTIONS))
         .where((AuditEntry.actor_user_id != user.id) | AuditEntry.actor_user_id.is_(None))
         .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
         .limit(limit)
@@ -168,7 +180,7 @@ def accesses_by_others(db: Session, *, user: User, limit: int = 100) -> list[Acc
     return [
         AccessByOthers(
             at=entry.at,
-            action=entry.action,
+            action=SUBJECT_VISIBLE_ACTIONS[entry.action],
             viewer_role=role or "system",
             viewer_name=name or (role or "system").replace("_", " "),
         )
