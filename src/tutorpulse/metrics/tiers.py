@@ -35,22 +35,45 @@ CRITICAL_SCORE = 76
 
 
 def composite_percentile(frame: pd.DataFrame) -> pd.Series:
-    due = frame["w30_due_count"].where(frame["w30_due_count"] > 0)
-    held = frame["w30_held_n"].where(frame["w30_held_n"] > 0)
-    first = frame["w30_first_rated_n"].where(frame["w30_first_rated_n"] > 0)
-    measures = pd.DataFrame(
-        {
-            "rating": frame["rating_last30"],
-            "first_success": frame["w30_first_success_count"] / first,
-            "engagement": frame["w30_engagement_score"],
-            "objectives": frame["w30_objectives_met_count"] / held,
-            "reschedule": -(frame["w30_reschedule_count"] / due),
-            "no_show": -(frame["w30_no_show_count"] / due),
-        }
+    def column(name: str) -> np.ndarray:
+        return frame[name].to_numpy(dtype=float, na_value=np.nan)
+
+    def positive(name: str) -> np.ndarray:
+        values = column(name)
+        return np.where(values > 0, values, np.nan)
+
+    due, held, first = (
+        positive("w30_due_count"),
+        positive("w30_held_n"),
+        positive("w30_first_rated_n"),
+    )
+    measures = (
+        column("rating_last30"),
+        column("w30_first_success_count") / first,
+        column("w30_engagement_score"),
+        column("w30_objectives_met_count") / held,
+        -(column("w30_reschedule_count") / due),
+        -(column("w30_no_show_count") / due),
     )
     # Unknown measures count as the median: missing data is neither praise nor blame.
-    ranks = measures.rank(pct=True).fillna(0.5)
-    return ranks.mean(axis=1).rank(pct=True)
+    total = np.zeros(len(frame))
+    for measure in measures:
+        total = total + np.nan_to_num(_percent_rank(measure), nan=0.5)
+    return pd.Series(_percent_rank(total / len(measures)), index=frame.index)
+
+
+def _percent_rank(values: np.ndarray) -> np.ndarray:
+    """``Series.rank(pct=True)``: average rank of ties over the known values; NaN stays NaN.
+    On arrays, because pandas' rank set-up dominates the one-row frame of an incremental run."""
+    result = np.full(len(values), np.nan)
+    known = ~np.isnan(values)
+    kept = values[known]
+    if len(kept):
+        _, inverse, counts = np.unique(kept, return_inverse=True, return_counts=True)
+        last = np.cumsum(counts)  # 1-based position of each group of equal values' last member
+        average = (last - counts + 1 + last) / 2
+        result[known] = average[inverse] / len(kept)
+    return result
 
 
 COMPOSITE_COLUMNS = (
