@@ -34,9 +34,29 @@ TARGET_SHARES = {
 CRITICAL_SCORE = 76
 
 
+COMPOSITE_COLUMNS = (
+    "w30_due_count",
+    "w30_held_n",
+    "w30_first_rated_n",
+    "rating_last30",
+    "w30_first_success_count",
+    "w30_engagement_score",
+    "w30_objectives_met_count",
+    "w30_reschedule_count",
+    "w30_no_show_count",
+)
+
+
 def composite_percentile(frame: pd.DataFrame) -> pd.Series:
+    columns = {
+        name: frame[name].to_numpy(dtype=float, na_value=np.nan) for name in COMPOSITE_COLUMNS
+    }
+    return pd.Series(_composite(columns), index=frame.index)
+
+
+def _composite(columns: dict[str, np.ndarray]) -> np.ndarray:
     def column(name: str) -> np.ndarray:
-        return frame[name].to_numpy(dtype=float, na_value=np.nan)
+        return columns[name]
 
     def positive(name: str) -> np.ndarray:
         values = column(name)
@@ -56,10 +76,10 @@ def composite_percentile(frame: pd.DataFrame) -> pd.Series:
         -(column("w30_no_show_count") / due),
     )
     # Unknown measures count as the median: missing data is neither praise nor blame.
-    total = np.zeros(len(frame))
+    total = np.zeros(len(measures[0]))
     for measure in measures:
         total = total + np.nan_to_num(_percent_rank(measure), nan=0.5)
-    return pd.Series(_percent_rank(total / len(measures)), index=frame.index)
+    return _percent_rank(total / len(measures))
 
 
 def _percent_rank(values: np.ndarray) -> np.ndarray:
@@ -76,27 +96,18 @@ def _percent_rank(values: np.ndarray) -> np.ndarray:
     return result
 
 
-COMPOSITE_COLUMNS = (
-    "w30_due_count",
-    "w30_held_n",
-    "w30_first_rated_n",
-    "rating_last30",
-    "w30_first_success_count",
-    "w30_engagement_score",
-    "w30_objectives_met_count",
-    "w30_reschedule_count",
-    "w30_no_show_count",
-)
-
-
 def assign_tiers(frame: pd.DataFrame, red_flags: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
     # Masks on plain arrays: on the one-row frame of an incremental run, boolean setitem on
     # Series costs more than everything else here.
     eligible = frame["w30_due_count"].to_numpy() >= MIN_DUE_SESSIONS
     percentile = np.full(len(frame), np.nan)
     if eligible.any():
-        ranked = frame[list(COMPOSITE_COLUMNS)][eligible]
-        percentile[eligible] = composite_percentile(ranked).to_numpy(dtype=float)
+        percentile[eligible] = _composite(
+            {
+                name: frame[name].to_numpy(dtype=float, na_value=np.nan)[eligible]
+                for name in COMPOSITE_COLUMNS
+            }
+        )
     red_count = red_flags.to_numpy(dtype=np.int64).sum(axis=1)
     score = scores.to_numpy()
 

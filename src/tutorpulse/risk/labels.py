@@ -84,16 +84,19 @@ def _spells(data: MarketData, *, observed_from: date, observed_until: date) -> l
     onboarding = _day_numbers(tutors["onboarding_date"], observed_from)
     baseline = tutors["baseline_sessions_per_week"].to_numpy(dtype=float)
 
-    sessions = data.sessions[data.sessions["status"] == "completed"]
-    s_code = index.get_indexer(pd.Index(sessions["tutor_id"].astype(str)))
-    s_day = _day_numbers(sessions["scheduled_start"], observed_from)
+    # Masks over whole columns rather than filtered frame copies (cheap for a few rows too).
+    sessions = data.sessions
+    completed = sessions["status"].to_numpy() == "completed"
+    s_code = index.get_indexer(pd.Index(sessions["tutor_id"].astype(str).to_numpy()[completed]))
+    s_day = _day_numbers(sessions["scheduled_start"], observed_from)[completed]
     keep = (s_code >= 0) & (s_day >= 0) & (s_day <= last)
     held = np.zeros((len(ids), last + 1), dtype=np.int32)
     np.add.at(held, (s_code[keep], s_day[keep]), 1)
 
-    events = data.events[data.events["event_type"] == "resignation"]
-    r_code = index.get_indexer(pd.Index(events["tutor_id"].astype(str)))
-    r_day = _day_numbers(events["event_timestamp"], observed_from)
+    events = data.events
+    resigned = events["event_type"].to_numpy() == "resignation"
+    r_code = index.get_indexer(pd.Index(events["tutor_id"].astype(str).to_numpy()[resigned]))
+    r_day = _day_numbers(events["event_timestamp"], observed_from)[resigned]
     keep = (r_code >= 0) & (r_day >= 0) & (r_day <= last)
     resignations: dict[int, np.ndarray] = {}
     for code in np.unique(r_code[keep]):
