@@ -64,11 +64,11 @@ def compute_metrics(
         for name, values in _window_metrics(sessions, events, window, not data.events.empty):
             columns[f"w{window}_{name}"] = values
     columns.update(_overall_metrics(sessions, events, feedback))
-    frame = pd.DataFrame(columns, index=index)
-    onboarding = pd.DatetimeIndex(tutors["onboarding_date"])
-    frame["tenure_days"] = ((end - onboarding).days - 1).to_numpy()
-    frame["baseline_sessions_per_week"] = tutors["baseline_sessions_per_week"].to_numpy()
-    return frame
+    onboarding = tutors["onboarding_date"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    # Whole days from onboarding to the end of the day (floored), minus the day itself.
+    columns["tenure_days"] = (end.value - onboarding) // DAY_NS - 1
+    columns["baseline_sessions_per_week"] = tutors["baseline_sessions_per_week"].to_numpy()
+    return pd.DataFrame(columns, index=index)
 
 
 DAY_NS = 86_400 * 10**9
