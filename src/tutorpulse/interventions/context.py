@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tutorpulse.interventions.rules import SUSTAINED_DAYS, TutorContext
@@ -158,12 +159,25 @@ def _open_flags(
 
 
 def _exemplary_since(db: Session, *, tutor_ids: list[str], as_of: date) -> dict[str, date]:
+    few = len(tutor_ids) <= SMALL_BATCH
+    params: dict[str, Any] = {"as_of": as_of} | ({"tutor_ids": tutor_ids} if few else {})
+    wanted = set(tutor_ids)
+    return {tid: day for tid, day in db.execute(_exemplary_query(few), params) if tid in wanted}
+
+
+@functools.cache
+def _exemplary_query(few: bool) -> Select[str, date]:
+    """Built once with bound parameters: the statement costs more to build than to run."""
     latest_query = (
         select(TierChange.tutor_id, func.max(TierChange.changed_on).label("day"))
-        .where(TierChange.kind == "change", TierChange.changed_on <= as_of)
+        .where(TierChange.kind == "change", TierChange.changed_on <= bindparam("as_of"))
         .group_by(TierChange.tutor_id)
     )
-    latest = _restrict(latest_query, TierChange.tutor_id, tutor_ids).subquery()
+    if few:
+        latest_query = latest_query.where(
+            TierChange.tutor_id.in_(bindparam("tutor_ids", expanding=True))
+        )
+    latest = latest_query.subquery()
     query = select(TierChange.tutor_id, TierChange.changed_on).join(
         latest,
         and_(
@@ -172,9 +186,7 @@ def _exemplary_since(db: Session, *, tutor_ids: list[str], as_of: date) -> dict[
             TierChange.kind == "change",
         ),
     )
-    query = query.where(TierChange.to_tier == "Exemplary")
-    wanted = set(tutor_ids)
-    return {tid: day for tid, day in db.execute(query) if tid in wanted}
+    return query.where(TierChange.to_tier == "Exemplary")
 
 
 def tutor_subjects(db: Session, *, tutor_ids: list[str]) -> dict[str, list[str]]:
