@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from tutorpulse.clock import FixedClock
+from tutorpulse.db.engine import make_engine, make_session_factory
+from tutorpulse.db.migrate import upgrade
+from tutorpulse.events import service as events
 from tutorpulse.events.models import DirtyTutor, OutboxMessage
 from tutorpulse.interventions.models import Notification
 from tutorpulse.interventions.notify import RecordingSender, notify
@@ -113,3 +118,42 @@ def test_emails_are_delivered_once_and_kept_when_the_server_fails(db: Session) -
     assert deliver_emails(db, sender=sender, now=now) == 0
     assert [to for to, _, _ in sender.sent] == [f"t{i}@example.org" for i in range(3)]
     assert db.scalar(select(func.count()).where(Notification.sent_at.is_(None))) == 0
+
+
+def test_a_sqlite_retry_takes_the_write_lock_before_reading(tmp_path: Path) -> None:
+    """A job that read while another writer committed fails with "database is locked";
+    its retry begins IMMEDIATE, so the other writer now waits and the job goes through."""
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    other = make_engine(url, poolclass=NullPool)
+    seen: list[str] = []
+
+    def racy(session: Session, now: datetime) -> int:
+        session.scalar(select(func.count()).select_from(OutboxMessage))  # the read phase
+        with Session(other) as writer:
+            writer.connection().exec_driver_sql("PRAGMA busy_timeout=100")
+            events.emit(writer, topic="other.writer", payload={}, now=now)
+            try:
+                writer.commit()
+                seen.append("other writer committed")
+            except OperationalError:
+                seen.append("other writer waited")
+        events.emit(session, topic="job.write", payload={}, now=now)
+        session.flush()
+        return len(seen)
+
+    worker = PipelineWorker(
+        session_factory=make_session_factory(engine),
+        clock=FixedClock(SAMPLE_END),
+        lock=FileLock(tmp_path / "scheduler.lock"),
+        jobs=[Job("racy", racy, every=timedelta(minutes=1))],
+        retry_delays=(0.0,),
+        pause=lambda _seconds: None,
+    )
+    assert worker.run_once()["racy"] == 2
+    assert seen == ["other writer committed", "other writer waited"]
+    with Session(engine) as check:
+        topics = check.scalars(select(OutboxMessage.topic)).all()
+    assert topics.count("job.write") == 1 and topics.count("other.writer") == 1
+    engine.dispose()

@@ -46,8 +46,15 @@ def json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# Execution option for a writer that must not lose a race: BEGIN IMMEDIATE takes the write
+# lock at the start (waiting up to busy_timeout), where a deferred BEGIN that read first fails
+# at once with "database is locked" if another connection committed in between.
+SQLITE_IMMEDIATE = {"sqlite_begin": "immediate"}
+
+
 def _begin_sqlite(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    immediate = connection.get_execution_options().get("sqlite_begin") == "immediate"
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tutorpulse.clock import Clock
 from tutorpulse.db.availability import database_unavailable, first_line
+from tutorpulse.db.engine import SQLITE_IMMEDIATE
 from tutorpulse.events import service as events
 from tutorpulse.interventions.service import check_slas
 from tutorpulse.jobs.locks import SchedulerLock
@@ -137,6 +139,14 @@ class PipelineWorker:
             self.lock.release()
             log.info("pipeline worker stopped")
 
+    def _session(self, *, immediate: bool) -> Session:
+        if not immediate:
+            return self.session_factory()
+        bind = self.session_factory.kw.get("bind")
+        if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
+            return self.session_factory()
+        return self.session_factory(bind=bind.execution_options(**SQLITE_IMMEDIATE))
+
     def _idle(self) -> None:
         """Wait up to ``poll_seconds``; a wake-up or a stop request ends the wait early."""
         waited = 0.0
@@ -153,7 +163,9 @@ class PipelineWorker:
         dirty marks stay queued, so the next iteration picks the work up again)."""
         for attempt, delay in enumerate((*self.retry_delays, None), start=1):
             try:
-                return self._attempt(name, run, now)
+                # A retry on SQLite takes the write lock up front: a long read phase lost
+                # the race against other writers (the simulator, the web app) last time.
+                return self._attempt(name, run, now, immediate=attempt > 1)
             except DBAPIError as exc:
                 if delay is None or self.stop.is_set():
                     log.error(
@@ -174,10 +186,10 @@ class PipelineWorker:
                 (self.pause or self.stop.wait)(delay)
         return None
 
-    def _attempt(self, name: str, run: JobFunction, now: datetime) -> Any:
+    def _attempt(self, name: str, run: JobFunction, now: datetime, *, immediate: bool) -> Any:
         """Commits on success, rolls back on failure. An unreachable database is raised (to
         be retried); any other failure is logged and the worker carries on."""
-        with self.session_factory() as db:
+        with self._session(immediate=immediate) as db:
             try:
                 result = run(db, now)
                 if name != "dirty" or result:
