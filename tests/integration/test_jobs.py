@@ -120,9 +120,9 @@ def test_emails_are_delivered_once_and_kept_when_the_server_fails(db: Session) -
     assert db.scalar(select(func.count()).where(Notification.sent_at.is_(None))) == 0
 
 
-def test_a_sqlite_retry_takes_the_write_lock_before_reading(tmp_path: Path) -> None:
-    """A job that read while another writer committed fails with "database is locked";
-    its retry begins IMMEDIATE, so the other writer now waits and the job goes through."""
+def test_a_sqlite_job_takes_the_write_lock_before_reading(tmp_path: Path) -> None:
+    """A job begins IMMEDIATE: a writer arriving during its read phase waits, instead of
+    committing and making the job's first write fail with "database is locked"."""
     url = f"sqlite:///{tmp_path / 'race.db'}"
     engine = make_engine(url)
     upgrade(engine)
@@ -151,9 +151,9 @@ def test_a_sqlite_retry_takes_the_write_lock_before_reading(tmp_path: Path) -> N
         retry_delays=(0.0,),
         pause=lambda _seconds: None,
     )
-    assert worker.run_once()["racy"] == 2
-    assert seen == ["other writer committed", "other writer waited"]
+    assert worker.run_once()["racy"] == 1
+    assert seen == ["other writer waited"]
     with Session(engine) as check:
         topics = check.scalars(select(OutboxMessage.topic)).all()
-    assert topics.count("job.write") == 1 and topics.count("other.writer") == 1
+    assert topics.count("job.write") == 1 and topics.count("other.writer") == 0
     engine.dispose()

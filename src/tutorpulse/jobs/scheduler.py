@@ -139,9 +139,11 @@ class PipelineWorker:
             self.lock.release()
             log.info("pipeline worker stopped")
 
-    def _session(self, *, immediate: bool) -> Session:
-        if not immediate:
-            return self.session_factory()
+    def _session(self) -> Session:
+        """On SQLite, a job takes the write lock before it reads (BEGIN IMMEDIATE): every job
+        writes, and a deferred transaction whose read phase overlaps another writer's commit
+        (the simulator's, the web app's) fails at its first write with "database is locked"
+        — in the demo every job lost that race. Readers are not blocked (WAL)."""
         bind = self.session_factory.kw.get("bind")
         if not isinstance(bind, Engine) or bind.dialect.name != "sqlite":
             return self.session_factory()
@@ -163,9 +165,7 @@ class PipelineWorker:
         dirty marks stay queued, so the next iteration picks the work up again)."""
         for attempt, delay in enumerate((*self.retry_delays, None), start=1):
             try:
-                # A retry on SQLite takes the write lock up front: a long read phase lost
-                # the race against other writers (the simulator, the web app) last time.
-                return self._attempt(name, run, now, immediate=attempt > 1)
+                return self._attempt(name, run, now)
             except DBAPIError as exc:
                 if delay is None or self.stop.is_set():
                     log.error(
@@ -186,10 +186,10 @@ class PipelineWorker:
                 (self.pause or self.stop.wait)(delay)
         return None
 
-    def _attempt(self, name: str, run: JobFunction, now: datetime, *, immediate: bool) -> Any:
+    def _attempt(self, name: str, run: JobFunction, now: datetime) -> Any:
         """Commits on success, rolls back on failure. An unreachable database is raised (to
         be retried); any other failure is logged and the worker carries on."""
-        with self._session(immediate=immediate) as db:
+        with self._session() as db:
             try:
                 result = run(db, now)
                 if name != "dirty" or result:
