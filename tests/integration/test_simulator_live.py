@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tutorpulse.config import Settings
-from tutorpulse.db.engine import make_engine, make_session_factory
+from tutorpulse.db.engine import SQLITE_IMMEDIATE, make_engine, make_session_factory
 from tutorpulse.db.migrate import upgrade
 from tutorpulse.errors import TutorpulseError
 from tutorpulse.ingest.models import RejectedRecord
@@ -247,3 +247,35 @@ def test_worker_refuses_synthetic_data_it_did_not_write(tmp_path: Path) -> None:
     _import(factory, tmp_path / "out")
     with pytest.raises(TutorpulseError, match="did not write"):
         live.run_simulator_worker(settings=settings, speed=0, max_ticks=1)
+
+
+def test_a_tick_the_locked_database_refused_is_sent_again(tmp_path: Path) -> None:
+    """SQLite's writer lock held past the busy timeout (a long pipeline job): the tick waits
+    and is re-sent whole once the lock is free; nothing lost, nothing doubled."""
+    engine, factory = _database(tmp_path)
+
+    def short_busy_timeout(dbapi_connection: object, _record: object) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=50")  # type: ignore[attr-defined]
+
+    impatient = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    event.listen(impatient, "connect", short_busy_timeout)
+    holder = engine.execution_options(**SQLITE_IMMEDIATE).connect()
+    holder.begin()  # another writer holds the lock
+    pauses: list[float] = []
+
+    def release_the_lock(seconds: float) -> None:
+        pauses.append(seconds)
+        if holder.in_transaction():
+            holder.rollback()
+
+    sink = IngestSink(make_session_factory(impatient), pause=release_the_lock)
+    runner = _runner(tmp_path, factory)
+    runner.sink = sink
+    runner.step()
+    holder.close()
+    assert pauses == [0.5]
+    with factory() as db:
+        stored = db.scalar(select(func.count()).select_from(TutoringSession))
+        assert stored and stored > 0
+        assert db.scalar(select(func.count()).select_from(Tutor))
+    impatient.dispose()

@@ -30,9 +30,11 @@ from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tutorpulse.config import Settings
+from tutorpulse.db.availability import database_unavailable, first_line
 from tutorpulse.errors import TutorpulseError
 from tutorpulse.simulator.config import DEFAULT_START, SimulationConfig
 from tutorpulse.simulator.engine import (
@@ -164,15 +166,50 @@ class RecordSink(Protocol):
     def deliver(self, released: Released, *, now: datetime) -> None: ...
 
 
-class IngestSink:
-    """Sends each tick through the ingestion service and commits it as one transaction."""
+# Pauses before re-sending a tick the database could not take (locked or unreachable):
+# 0.5 s doubling, about two minutes in all, then the worker stops with the error.
+DELIVERY_RETRY_DELAYS = tuple(0.5 * 2**attempt for attempt in range(8))
 
-    def __init__(self, session_factory: sessionmaker[Session], *, origin: str = ORIGIN) -> None:
+
+class IngestSink:
+    """Sends each tick through the ingestion service and commits it as one transaction.
+
+    A tick the database cannot take now (SQLite's writer lock held past the busy timeout by a
+    long pipeline job, a PostgreSQL outage) is sent again after a pause: it was rolled back
+    whole, so re-sending it neither loses nor duplicates a record.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        origin: str = ORIGIN,
+        retry_delays: Sequence[float] = DELIVERY_RETRY_DELAYS,
+        pause: Callable[[float], object] = time.sleep,
+    ) -> None:
         self.session_factory = session_factory
         self.origin = origin
         self.rejected = 0
+        self.retry_delays = tuple(retry_delays)
+        self.pause = pause
 
     def deliver(self, released: Released, *, now: datetime) -> None:
+        for attempt, delay in enumerate((*self.retry_delays, None), start=1):
+            try:
+                self._deliver_once(released, now=now)
+                return
+            except DBAPIError as exc:
+                if delay is None or not database_unavailable(exc):
+                    raise
+                log.warning(
+                    "simulator tick not stored (%s); attempt %d, again in %.1f s",
+                    first_line(exc),
+                    attempt,
+                    delay,
+                )
+                self.pause(delay)
+
+    def _deliver_once(self, released: Released, *, now: datetime) -> None:
         from tutorpulse.ingest.files import ingest_records
 
         with self.session_factory() as db:
