@@ -558,6 +558,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
     parser.add_argument(
+        "--build-only", action="store_true",
+        help="build the database and fixture, then stop (with --workdir and --keep, so that "
+        "a later run on a quiet machine measures without rebuilding)",
+    )  # fmt: skip
+    parser.add_argument(
         "--postgres-url",
         default=os.environ.get("TUTORPULSE_BENCH_POSTGRES_URL")
         or os.environ.get("TUTORPULSE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
@@ -571,6 +576,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error(f"--users must be comma-separated integers, got {args.users!r}")
     if not args.user_steps or min(args.user_steps) < 1:
         parser.error("--users needs at least one positive count")
+    if args.build_only and not (args.workdir and args.keep):
+        parser.error("--build-only needs --workdir and --keep (else the build is thrown away)")
     if args.quick:
         args.scale = 1
         args.days = args.days or 14
@@ -633,6 +640,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             fixture = make_fixture(url, workdir / "data", managers=40, tutors=80, ingest=ingest)
             fixture_path = workdir / "fixture.json"
             fixture_path.write_bytes(orjson.dumps(fixture))
+            if args.build_only:
+                print(f"built: {orjson.dumps(build_info).decode()}; measure with --workdir")
+                return 0
             result = run_steps(args, url, workdir, fixture, fixture_path)
             result["build"] = build_info
     finally:
