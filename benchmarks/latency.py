@@ -21,6 +21,14 @@ Targets: p95 < 5 s at 1x, < 15 s at 10x. Results: ``benchmarks/results/latency.j
     .venv/bin/python benchmarks/latency.py                  # 1x, 7 days, 40 probes
     .venv/bin/python benchmarks/latency.py --scale 10       # 10x (long backfill)
     .venv/bin/python benchmarks/latency.py --quick --speed 1440   # stress: demo pace
+    .venv/bin/python benchmarks/latency.py --quick --full-every 30  # probes overlap full runs
+    # 10x: backfill once and keep it, then measure (again) on the kept schema and data dir
+    .venv/bin/python benchmarks/latency.py --scale 10 --keep       # prints schema + data dir
+    .venv/bin/python benchmarks/latency.py --scale 10 --reuse-schema tp_latency_... \
+        --data-dir /tmp/tp-latency-...
+
+``probes_overlapping_a_full_run``: probes whose wait overlapped a full recompute or nightly
+rollup (start and end from the pipeline worker's log).
 
 PostgreSQL comes from ``--database-url`` or ``TUTORPULSE_TEST_POSTGRES_URL``; Redis from
 ``--redis-url`` or ``TUTORPULSE_TEST_REDIS_URL`` (omit both to run without Redis).
@@ -83,19 +91,24 @@ def _free_port() -> int:
 
 
 @contextmanager
-def schema_database(base_url: str, keep: bool) -> Iterator[str]:
-    """A private schema on the server; every process gets it as its search_path."""
+def schema_database(base_url: str, keep: bool, reuse: str | None = None) -> Iterator[str]:
+    """A private schema on the server; every process gets it as its search_path.
+
+    ``reuse``: a schema kept by an earlier ``--keep`` run (backfilled already), kept again."""
     from tutorpulse.db.engine import make_engine
 
-    schema = f"tp_latency_{uuid.uuid4().hex[:8]}"
+    schema = reuse or f"tp_latency_{uuid.uuid4().hex[:8]}"
     admin = make_engine(base_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    if reuse is None:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        if not keep:
+        if keep or reuse:
+            print(f"kept schema {schema}", flush=True)
+        else:
             with admin.begin() as connection:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
@@ -131,6 +144,25 @@ def backfill(env: dict[str, str], *, scale: int, days: int, seed: int) -> dict[s
         }
     engine.dispose()
     return {"seconds": round(time.perf_counter() - started, 1), "records": counts}
+
+
+def reuse_backfilled(env: dict[str, str]) -> dict[str, Any]:
+    """A kept schema: migrations brought up to date, the backfill itself skipped."""
+    from tutorpulse.db.engine import make_engine
+    from tutorpulse.db.migrate import upgrade
+    from tutorpulse.marketplace.models import Tutor, TutoringSession
+
+    engine = make_engine(env["TUTORPULSE_DATABASE_URL"])
+    upgrade(engine)
+    with Session(engine) as db:
+        counts = {
+            "tutors": db.scalar(select(func.count()).select_from(Tutor)),
+            "sessions": db.scalar(select(func.count()).select_from(TutoringSession)),
+        }
+    engine.dispose()
+    if not counts["tutors"]:
+        raise SystemExit("the reused schema holds no tutors: backfill it with --keep first")
+    return {"seconds": 0.0, "reused": True, "records": counts}
 
 
 class Processes:
@@ -190,7 +222,9 @@ def staff_token(database_url: str) -> str:
 START_UP_JOBS = ("full", "nightly")  # due at once when a worker starts: warm-up, not steady
 
 
-def wait_for_first_full_run(database_url: str, processes: Processes, timeout: float) -> float:
+def wait_for_first_full_run(
+    database_url: str, processes: Processes, timeout: float, after_id: int = 0
+) -> float:
     from tutorpulse.db.engine import make_engine
     from tutorpulse.events.models import OutboxMessage
 
@@ -203,7 +237,7 @@ def wait_for_first_full_run(database_url: str, processes: Processes, timeout: fl
                 done = set(
                     db.scalars(
                         select(OutboxMessage.payload["job"].as_string()).where(
-                            OutboxMessage.topic == "job.completed"
+                            OutboxMessage.topic == "job.completed", OutboxMessage.id > after_id
                         )
                     )
                 )
@@ -347,6 +381,7 @@ def run_probes(
     seed: int,
     processes: Processes,
     post_seconds: list[float],
+    windows: list[tuple[float, float]],
 ) -> list[float]:
     ingest = {"Authorization": f"Bearer {token}"}
     read = {"Authorization": f"Bearer {staff}"}
@@ -383,6 +418,7 @@ def run_probes(
         start = simulated_now(database_url) - timedelta(hours=1)
         record = probe_session(f"latency-probe-{index}-{uuid.uuid4().hex[:6]}", start)
         sent = time.perf_counter()
+        sent_wall = time.time()
         response = client.post("/api/v1/ingest/sessions", json=[record], headers=ingest)
         response.raise_for_status()
         post_seconds.append(time.perf_counter() - sent)
@@ -391,6 +427,7 @@ def run_probes(
         target = expected + 1
         seen = _wait_profile(client, read, lambda count, t=target: count >= t)  # type: ignore[misc]
         latencies.append(time.perf_counter() - sent)
+        windows.append((sent_wall, time.time()))
         expected = seen
         print(f"  probe {index + 1}/{probes}: {latencies[-1]:.2f} s", flush=True)
         time.sleep(rng.uniform(0.5, 2.0))  # spread the probes over the pipeline's cycle
@@ -409,6 +446,34 @@ def _wait_profile(client: httpx.Client, headers: dict[str, str], done: Any) -> i
     raise SystemExit(f"the probe did not show up within {PROBE_TIMEOUT_SECONDS:.0f} s")
 
 
+def scheduled_job_runs(log_path: Path) -> list[tuple[str, float, float]]:
+    """(job, start, end) in wall-clock seconds of the full and nightly recomputes, from the
+    pipeline worker's JSON log ("job full started" ... "job full finished in 4.1 s")."""
+    started: dict[str, float] = {}
+    runs: list[tuple[str, float, float]] = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        words = str(entry.get("message", "")).split()
+        if len(words) < 3 or words[0] != "job" or words[1] not in START_UP_JOBS:
+            continue
+        at = datetime.fromisoformat(entry["time"]).timestamp()
+        if words[2] == "started":
+            started[words[1]] = at
+        elif words[2] == "finished" and words[1] in started:
+            runs.append((words[1], started.pop(words[1]), at))
+    now = time.time()
+    runs.extend((job, at, now) for job, at in started.items())  # still running at the end
+    return runs
+
+
+def overlapping(windows: list[tuple[float, float]], runs: list[tuple[str, float, float]]) -> int:
+    """Probes whose wait (POST sent -> shown) overlapped a full recompute or nightly rollup."""
+    return sum(any(start < seen and sent < end for _, start, end in runs) for sent, seen in windows)
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -420,9 +485,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not base_url:
         raise SystemExit("PostgreSQL needed: --database-url or TUTORPULSE_TEST_POSTGRES_URL")
     redis_url = args.redis_url or os.environ.get("TUTORPULSE_TEST_REDIS_URL")
-    workdir = Path(tempfile.mkdtemp(prefix="tp-latency-"))
+    if args.reuse_schema and not args.data_dir:
+        raise SystemExit("--reuse-schema needs --data-dir (the simulator's state of that run)")
+    workdir = args.data_dir or Path(tempfile.mkdtemp(prefix="tp-latency-"))
     token = secrets.token_urlsafe(24)
-    with schema_database(base_url, args.keep) as database_url:
+    with schema_database(base_url, args.keep, args.reuse_schema) as database_url:
         env = {
             key: value for key, value in os.environ.items() if not key.startswith("TUTORPULSE_")
         } | {
@@ -433,18 +500,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "TUTORPULSE_PIPELINE_CLOCK": "data",
             "TUTORPULSE_SIMULATOR_SPEED": str(args.speed),
         }
+        if args.full_every:
+            env["TUTORPULSE_PIPELINE_FULL_EVERY_SECONDS"] = str(args.full_every)
         if redis_url:
             env["TUTORPULSE_REDIS_URL"] = redis_url
-        print(f"backfilling {args.days} days at {args.scale}x ...", flush=True)
-        built = backfill(env, scale=args.scale, days=args.days, seed=args.seed)
-        print(f"  {built}", flush=True)
+        if args.reuse_schema:
+            built = reuse_backfilled(env)
+        else:
+            print(f"backfilling {args.days} days at {args.scale}x ...", flush=True)
+            built = backfill(env, scale=args.scale, days=args.days, seed=args.seed)
+        print(f"  {built}  (data dir {workdir})", flush=True)
         port = _free_port()
         processes = Processes(env, workdir)
         try:
             processes.start("web", "serve", "--port", str(port), "--workers", str(args.workers))
+            before_start = newest_outbox_id(database_url)
             processes.start("pipeline", "worker", "pipeline")
             print("waiting for the pipeline worker's start-up recomputes ...", flush=True)
-            first_full = wait_for_first_full_run(database_url, processes, timeout=3600)
+            first_full = wait_for_first_full_run(
+                database_url, processes, timeout=3600, after_id=before_start
+            )
             baseline = settle_baseline(database_url, workdir)
             processes.start("simulator", "worker", "simulator")
             print("waiting for the simulator's first tick to be recomputed ...", flush=True)
@@ -462,6 +537,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"probing ({args.probes} probes) ...", flush=True)
                 started_probing = newest_outbox_id(database_url)
                 post_seconds: list[float] = []
+                windows: list[tuple[float, float]] = []
                 latencies = run_probes(
                     client,
                     token=token,
@@ -471,8 +547,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     seed=args.seed,
                     processes=processes,
                     post_seconds=post_seconds,
+                    windows=windows,
                 )
                 overlaps = full_runs_after(database_url, started_probing)
+                probes_overlapping = overlapping(
+                    windows, scheduled_job_runs(workdir / "pipeline.log")
+                )
         finally:
             processes.stop()
         sim_log = (workdir / "simulator.log").read_text(errors="replace")
@@ -511,6 +591,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # Full recomputes and nightly rollups completed while probing: each holds the single
         # pipeline worker for a while, and a probe arriving meanwhile waits for it.
         "full_recomputes_during_probes": overlaps,
+        "full_every_seconds": args.full_every or 900,
+        # Probes whose wait overlapped a full recompute or nightly rollup (worker log times).
+        "probes_overlapping_a_full_run": probes_overlapping,
+        "reused_schema": args.reuse_schema,
         "simulator_ticks_logged": sim_log.count("\n"),
         "probes": len(latencies),
         "latency_seconds": {
@@ -545,6 +629,24 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--keep", action="store_true", help="Keep the schema afterwards.")
+    parser.add_argument(
+        "--reuse-schema",
+        default=None,
+        help="Measure on a schema kept by an earlier --keep run (no backfill); with --data-dir.",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="The data directory (simulator state) of that run; printed by every run.",
+    )
+    parser.add_argument(
+        "--full-every",
+        type=int,
+        default=None,
+        help="Full recompute interval of the pipeline worker, in data-clock seconds (default "
+        "900); shorter makes probes overlap full recomputes on purpose.",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.days = args.days or (3 if args.quick else 7)
@@ -574,6 +676,7 @@ def main() -> None:
                     k: v for k, v in result["latency_seconds"].items() if k != "all"
                 },
                 "meets_target": result["meets_target"],
+                "probes_overlapping_a_full_run": result["probes_overlapping_a_full_run"],
             }
         )
     )

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         default="system",
         description="Time of the pipeline worker: wall time, or the latest data (replays, demo).",
     )
+    pipeline_full_every_seconds: int = Field(
+        default=900,
+        ge=1,
+        description="Interval of the scheduled full recompute, in the pipeline clock's seconds.",
+    )
 
     # Accounts and sessions (auth/)
     auth_disabled: bool = Field(

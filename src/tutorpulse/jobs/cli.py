@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -30,7 +31,7 @@ def run_pipeline_worker(settings: Settings, stop: threading.Event) -> None:
     from tutorpulse.dashboard.jobs import register_jobs
     from tutorpulse.db.engine import make_engine, make_session_factory
     from tutorpulse.jobs.locks import scheduler_lock
-    from tutorpulse.jobs.scheduler import LatestDataClock, PipelineWorker
+    from tutorpulse.jobs.scheduler import LatestDataClock, PipelineWorker, default_jobs
     from tutorpulse.realtime.live import publish_commits
 
     engine = make_engine(settings.effective_database_url)
@@ -45,6 +46,7 @@ def run_pipeline_worker(settings: Settings, stop: threading.Event) -> None:
         clock=clock,
         lock=scheduler_lock(engine, settings.data_dir),
         stop=stop,
+        jobs=default_jobs(full_every=timedelta(seconds=settings.pipeline_full_every_seconds)),
     )
     if broker is not None:
         # Commits elsewhere (imports) wake the idle worker at once: lower ingest latency.

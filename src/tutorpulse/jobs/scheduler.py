@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time as time_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -118,8 +119,12 @@ class PipelineWorker:
                 if self.stop.is_set():
                     break
                 if job.due(now):
+                    started = time_module.perf_counter()
+                    log.info("job %s started", job.name)
                     done[job.name] = self._in_transaction(job.name, job.run, now)
                     job.last_run = now
+                    elapsed = time_module.perf_counter() - started
+                    log.info("job %s finished in %.1f s", job.name, elapsed)
         return done
 
     def run_forever(self) -> None:
