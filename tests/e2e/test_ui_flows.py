@@ -384,3 +384,51 @@ def test_analytics_page_renders_charts(browser: Any, site: Site, artifacts_dir: 
     )
     page.screenshot(path=str(artifacts_dir / "analytics.png"), full_page=True)
     context.close()
+
+
+def test_task_list_and_home_share_the_task_actions(browser: Any, site: Site) -> None:
+    """Assign on the task list, close from the home page's outcome menu; the pager's range."""
+    with site.factory() as db:
+        task = Intervention(
+            tutor_id=CRITICAL_TUTOR,
+            intervention_type="H2",
+            mode="human",
+            trigger_reason="e2e: shared task actions",
+            evidence={},
+            recommended_date=NOW - timedelta(days=12),
+            owner_role="ops_manager",
+            status="pending",
+            holdout=False,
+            risk_level="Critical",
+            churn_score=90,
+            due_date=NOW - timedelta(days=10),  # the most overdue: first on page 1
+        )
+        db.add(task)
+        db.commit()
+        task_id = task.intervention_id
+    context = _context(browser, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    _login(page, site, "sarah@example.org", "/interventions")
+    page.get_by_text("Unassigned", exact=True).click()
+    row = page.locator(f'[data-task="{task_id}"]')
+    row.get_by_role("button", name="Assign to me").click()
+    page.get_by_text("Saved").first.wait_for(timeout=WAIT_MS)
+    with site.factory() as db:
+        assigned = db.get(Intervention, task_id)
+        assert assigned is not None and assigned.assigned_to is not None
+
+    page.goto(f"{site.url}/")
+    mine = page.locator(f'[data-task="{task_id}"]')
+    mine.wait_for(timeout=WAIT_MS)
+    assert "overdue by" in mine.inner_text()
+    mine.get_by_role("button", name="Outcome").click()
+    page.get_by_text("Improved", exact=True).click()
+    page.get_by_text("Outcome recorded: Improved").wait_for(timeout=WAIT_MS)
+    with site.factory() as db:
+        closed = db.get(Intervention, task_id)
+        assert closed is not None and (closed.status, closed.outcome) == ("completed", "improved")
+        assert len(_audited(db, "intervention.outcome", str(task_id))) == 1
+
+    page.goto(f"{site.url}/tutors")
+    page.get_by_text(re.compile(r"^1 to \d+ of [\d,]+ tutors$")).wait_for(timeout=WAIT_MS)
+    context.close()

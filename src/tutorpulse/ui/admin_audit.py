@@ -23,7 +23,7 @@ from tutorpulse.auth.deps import client_ip
 from tutorpulse.auth.models import AuditEntry, User
 from tutorpulse.auth.permissions import Permission
 from tutorpulse.errors import TutorpulseError
-from tutorpulse.ui.context import PageContext, empty_state, frame, page_context
+from tutorpulse.ui.context import PageContext, empty_state, frame, page_context, pager
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000  # rows per CSV file: narrow the filters for more
@@ -255,20 +255,14 @@ class AuditViewer:
         table = ui.table(columns=COLUMNS, rows=listing.rows, row_key="id").classes("w-full")
         table.props('flat bordered dense wrap-cells aria-label="Audit log" hide-pagination')
         table.props(':rows-per-page-options="[0]"')
-        pages = max(1, -(-listing.total // PAGE_SIZE))
-        with ui.row().classes("w-full items-center justify-between"):
-            first = (listing.page - 1) * PAGE_SIZE + 1
-            last = first + len(listing.rows) - 1
-            ui.label(f"{first:,} to {last:,} of {listing.total:,} entries").classes(
-                "text-sm tp-muted"
-            )
-            ui.pagination(
-                1,
-                pages,
-                value=listing.page,
-                direction_links=True,
-                on_change=lambda e: self.go_to(int(e.value)),
-            ).props('max-pages=7 boundary-numbers aria-label="Pages"')
+        pager(
+            page=listing.page,
+            page_size=PAGE_SIZE,
+            shown=len(listing.rows),
+            total=listing.total,
+            noun="entries",
+            on_change=self.go_to,
+        )
 
 
 def register() -> None:

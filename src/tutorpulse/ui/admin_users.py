@@ -23,7 +23,7 @@ from tutorpulse.auth.deps import client_ip
 from tutorpulse.auth.models import ApiToken, User
 from tutorpulse.auth.permissions import API_SCOPES, Permission, Role
 from tutorpulse.errors import TutorpulseError
-from tutorpulse.ui.context import PageContext, empty_state, frame, page_context
+from tutorpulse.ui.context import PageContext, empty_state, frame, page_context, pager
 
 PAGE_SIZE = 25
 ROLES = {role.value: role.value.replace("_", " ") for role in Role}
@@ -169,20 +169,14 @@ class UsersPage:
         table.props(':rows-per-page-options="[0]"')
         table.add_slot("body-cell-actions", EDIT_SLOT)
         table.on("edit", lambda e: self.edit_dialog(e.args))
-        pages = max(1, -(-listing.total // PAGE_SIZE))
-        with ui.row().classes("w-full items-center justify-between"):
-            first = (listing.page - 1) * PAGE_SIZE + 1
-            last = first + len(listing.rows) - 1
-            ui.label(f"{first:,} to {last:,} of {listing.total:,} accounts").classes(
-                "text-sm tp-muted"
-            )
-            ui.pagination(
-                1,
-                pages,
-                value=listing.page,
-                direction_links=True,
-                on_change=lambda e: self.go_to(int(e.value)),
-            ).props('max-pages=7 boundary-numbers aria-label="Pages"')
+        pager(
+            page=listing.page,
+            page_size=PAGE_SIZE,
+            shown=len(listing.rows),
+            total=listing.total,
+            noun="accounts",
+            on_change=self.go_to,
+        )
 
     def create_form(self) -> None:
         with ui.expansion("New account", icon="person_add").classes("w-full"):

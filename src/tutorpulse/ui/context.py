@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
-from nicegui import ui
+from nicegui import run, ui
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -29,6 +29,7 @@ from tutorpulse.auth.models import User
 from tutorpulse.auth.permissions import STAFF_ROLES, Permission, has_permission
 from tutorpulse.clock import Clock
 from tutorpulse.config import Settings
+from tutorpulse.errors import TutorpulseError
 from tutorpulse.realtime.live import LiveSignal
 
 SCOPE_KEY = "tutorpulse.app"
@@ -257,6 +258,43 @@ def empty_state(text: str, icon: str = "inbox") -> None:
     with ui.column().classes("items-center w-full py-6 tp-muted"):
         ui.icon(icon, size="2rem").props('aria-hidden="true"')
         ui.label(text)
+
+
+async def run_write(write: Callable[[], object]) -> bool:
+    """Run a UI action's write off the event loop; a refusal is shown, never raised.
+
+    False when the write was refused (the caller stops: no success message, no reload).
+    """
+    try:
+        await run.io_bound(write)
+    except TutorpulseError as exc:
+        ui.notify(str(exc), type="warning")
+        return False
+    return True
+
+
+def pager(
+    *,
+    page: int,
+    page_size: int,
+    shown: int,
+    total: int,
+    noun: str,
+    on_change: Callable[[int], Any],
+) -> None:
+    """The row under a server-paged table: "first to last of total <noun>" and page links."""
+    pages = max(1, -(-total // page_size))
+    with ui.row().classes("w-full items-center justify-between"):
+        first = (page - 1) * page_size + 1
+        last = first + shown - 1
+        ui.label(f"{first:,} to {last:,} of {total:,} {noun}").classes("text-sm tp-muted")
+        ui.pagination(
+            1,
+            pages,
+            value=page,
+            direction_links=True,
+            on_change=lambda e: on_change(int(e.value)),
+        ).props('max-pages=7 boundary-numbers aria-label="Pages"')
 
 
 def percent(value: float | None, digits: int = 0) -> str:

@@ -18,20 +18,19 @@ from nicegui import run, ui
 from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard import service
 from tutorpulse.dashboard.schemas import AlertRow, InterventionRow, Kpi
-from tutorpulse.errors import TutorpulseError
-from tutorpulse.interventions import service as interventions
-from tutorpulse.ui.context import PageContext, duration, empty_state, frame, page_context, percent
+from tutorpulse.ui.context import PageContext, empty_state, frame, page_context, percent, run_write
+from tutorpulse.ui.task_actions import (
+    OUTCOMES,
+    assign_to_me,
+    outcome_menu,
+    record_outcome,
+    sla_text,
+)
 
 LIVE_POLL_SECONDS = 2.0
 LIVE_TICK_SECONDS = 0.25
 TICKS_PER_POLL = round(LIVE_POLL_SECONDS / LIVE_TICK_SECONDS)
 ALERTS_SHOWN = 10
-OUTCOMES = {
-    "improved": "Improved",
-    "no_change": "No change",
-    "declined": "Declined",
-    "churned": "Left the platform",
-}
 
 
 def kpi_text(kpi: Kpi) -> str:
@@ -51,14 +50,6 @@ def delta_text(kpi: Kpi) -> tuple[str, str]:
     )
     good = (kpi.change > 0) == (kpi.better == "up")
     return f"{arrow} {amount} vs last period", "tp-up-good" if good else "tp-up-bad"
-
-
-def sla_text(row: InterventionRow) -> tuple[str, str]:
-    if row.seconds_to_due is None:
-        return "no deadline", "tp-muted"
-    if row.overdue:
-        return f"overdue by {duration(row.seconds_to_due)}", "tp-overdue"
-    return f"due in {duration(row.seconds_to_due)}", ""
 
 
 class HomePage:
@@ -125,46 +116,13 @@ class HomePage:
 
     # -------------------------------------------------------------------------- actions
     async def assign(self, intervention_id: int) -> None:
-        ctx = self.ctx
-
-        def write() -> None:
-            with ctx.write(Permission.ASSIGN_INTERVENTIONS) as (db, actor):
-                interventions.assign(
-                    db,
-                    intervention_id=intervention_id,
-                    assignee_id=actor.id or -1,
-                    actor=actor,
-                    now=ctx.clock.now(),
-                )
-                db.commit()
-
-        try:
-            await run.io_bound(write)
-        except TutorpulseError as exc:
-            ui.notify(str(exc), type="warning")
+        if not await run_write(lambda: assign_to_me(self.ctx, intervention_id)):
             return
         ui.notify("Assigned to you", type="positive")
         await self.refresh()
 
     async def close_task(self, intervention_id: int, outcome: str) -> None:
-        ctx = self.ctx
-
-        def write() -> None:
-            with ctx.write(Permission.RECORD_OUTCOMES) as (db, actor):
-                interventions.record_outcome(
-                    db,
-                    intervention_id=intervention_id,
-                    outcome=outcome,
-                    notes=None,
-                    actor=actor,
-                    now=ctx.clock.now(),
-                )
-                db.commit()
-
-        try:
-            await run.io_bound(write)
-        except TutorpulseError as exc:
-            ui.notify(str(exc), type="warning")
+        if not await run_write(lambda: record_outcome(self.ctx, intervention_id, outcome)):
             return
         ui.notify(f"Outcome recorded: {OUTCOMES[outcome]}", type="positive")
         await self.refresh()
@@ -272,14 +230,7 @@ class HomePage:
                         ui.label(text).classes(f"text-sm {css}").props(
                             f'data-overdue="{str(row.overdue).lower()}"'
                         )
-                        with ui.button("Outcome", icon="flag").props("flat dense"), ui.menu():
-                            for key, label in OUTCOMES.items():
-                                ui.menu_item(
-                                    label,
-                                    on_click=lambda _=None, i=row.intervention_id, k=key: (
-                                        self.close_task(i, k)
-                                    ),
-                                )
+                        outcome_menu(row.intervention_id, self.close_task)
 
     def trend_options(self, points: list[Any]) -> dict[str, Any]:
         return {

@@ -22,7 +22,7 @@ from tutorpulse.dashboard.api import pseudonym_for
 from tutorpulse.dashboard.schemas import MetricFigure, NoteRow, TutorProfile
 from tutorpulse.errors import NotFoundError, TutorpulseError
 from tutorpulse.risk.overrides import create_override
-from tutorpulse.ui.context import PageContext, empty_state, frame, page_context, percent
+from tutorpulse.ui.context import PageContext, empty_state, frame, page_context, percent, run_write
 
 LEVEL_COLORS = {"Critical": "red-8", "High": "orange-8", "Medium": "amber-8", "Low": "green-8"}
 TIER_COLORS = {
@@ -107,10 +107,7 @@ def _override_dialog(ctx: PageContext, tutor_id: str) -> None:
                     )
                     db.commit()
 
-            try:
-                await run.io_bound(write)
-            except TutorpulseError as exc:
-                ui.notify(str(exc), type="warning")
+            if not await run_write(write):
                 return
             dialog.close()
             ui.notify("Override saved", type="positive")

@@ -10,10 +10,8 @@ from nicegui import run, ui
 from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard import service
 from tutorpulse.dashboard.schemas import InterventionPage
-from tutorpulse.errors import TutorpulseError
-from tutorpulse.interventions import service as interventions
-from tutorpulse.ui.context import PageContext, empty_state, frame, page_context
-from tutorpulse.ui.home import OUTCOMES, sla_text
+from tutorpulse.ui.context import PageContext, empty_state, frame, page_context, run_write
+from tutorpulse.ui.task_actions import assign_to_me, outcome_menu, record_outcome, sla_text
 
 PAGE_SIZE = 25
 
@@ -48,44 +46,16 @@ class TaskList:
         await self.load()
 
     async def _act(self, action: str, intervention_id: int, outcome: str = "") -> None:
-        ctx = self.ctx
-
         def write() -> None:
             if action == "assign":
-                with ctx.write(Permission.ASSIGN_INTERVENTIONS) as (db, actor):
-                    interventions.assign(
-                        db,
-                        intervention_id=intervention_id,
-                        assignee_id=actor.id or -1,
-                        actor=actor,
-                        now=ctx.clock.now(),
-                    )
-                    db.commit()
-                return
-            with ctx.write(Permission.RECORD_OUTCOMES) as (db, actor):
-                interventions.record_outcome(
-                    db,
-                    intervention_id=intervention_id,
-                    outcome=outcome,
-                    notes=None,
-                    actor=actor,
-                    now=ctx.clock.now(),
-                )
-                db.commit()
+                assign_to_me(self.ctx, intervention_id)
+            else:
+                record_outcome(self.ctx, intervention_id, outcome)
 
-        try:
-            await run.io_bound(write)
-        except TutorpulseError as exc:
-            ui.notify(str(exc), type="warning")
+        if not await run_write(write):
             return
         ui.notify("Saved", type="positive")
         await self.load()
-
-    def _outcome_items(self, intervention_id: int) -> None:
-        for key, label in OUTCOMES.items():
-            ui.menu_item(
-                label, on_click=lambda _=None, k=key: self._act("outcome", intervention_id, k)
-            )
 
     def controls(self) -> None:
         with ui.row().classes("items-end gap-3"):
@@ -140,11 +110,10 @@ class TaskList:
                                     ),
                                 ).props("flat dense")
                             if row.status in ("pending", "in_progress"):
-                                with (
-                                    ui.button("Outcome", icon="flag").props("flat dense"),
-                                    ui.menu(),
-                                ):
-                                    self._outcome_items(row.intervention_id)
+                                outcome_menu(
+                                    row.intervention_id,
+                                    lambda i, k: self._act("outcome", i, k),
+                                )
         pages = max(1, -(-page.total // page.page_size))
         with ui.row().classes("w-full items-center justify-between"):
             ui.label(f"{page.total:,} tasks").classes("text-sm tp-muted")

@@ -11,7 +11,7 @@ from tutorpulse.auth.permissions import Permission
 from tutorpulse.dashboard import service
 from tutorpulse.dashboard.schemas import TutorPage
 from tutorpulse.metrics.tiers import TIERS
-from tutorpulse.ui.context import PageContext, empty_state, frame, page_context
+from tutorpulse.ui.context import PageContext, empty_state, frame, page_context, pager
 
 PAGE_SIZE = 25
 RISK_LEVELS = ("Critical", "High", "Medium", "Low")
@@ -134,18 +134,14 @@ class TutorList:
         table.props('flat bordered dense aria-label="Tutors" :rows-per-page-options="[0]"')
         table.props("hide-pagination")
         table.add_slot("body-cell-name", NAME_SLOT)
-        pages = max(1, -(-page.total // page.page_size))
-        with ui.row().classes("w-full items-center justify-between"):
-            first = (page.page - 1) * page.page_size + 1
-            last = first + len(page.items) - 1
-            ui.label(f"{first:,} to {last:,} of {page.total:,} tutors").classes("text-sm tp-muted")
-            ui.pagination(
-                1,
-                pages,
-                value=page.page,
-                direction_links=True,
-                on_change=lambda e: self._page(int(e.value)),
-            ).props('max-pages=7 boundary-numbers aria-label="Pages"')
+        pager(
+            page=page.page,
+            page_size=page.page_size,
+            shown=len(page.items),
+            total=page.total,
+            noun="tutors",
+            on_change=self._page,
+        )
 
 
 def register() -> None:
