@@ -7,6 +7,8 @@ Mount with ``api.include_router(risk_api.router)`` under ``/api/v1``; the permis
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,6 +24,17 @@ from tutorpulse.errors import NotFoundError, TutorpulseError
 from tutorpulse.risk import overrides, registry
 
 router = APIRouter(tags=["predictions"])
+
+
+@contextmanager
+def _refusals(refused: int) -> Iterator[None]:
+    """A write's refusals as HTTP answers: a missing record 404, any other ``refused``."""
+    try:
+        yield
+    except NotFoundError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except TutorpulseError as exc:
+        raise HTTPException(refused, str(exc)) from exc
 
 
 class OverrideRequest(BaseModel):
@@ -62,7 +75,7 @@ def override_route(
     clock: AppClock,
     user: Annotated[User, Depends(require(Permission.OVERRIDE_PREDICTIONS))],
 ) -> dict[str, Any]:
-    try:
+    with _refusals(status.HTTP_422_UNPROCESSABLE_CONTENT):
         item = overrides.create_override(
             db,
             tutor_id=tutor_id,
@@ -74,10 +87,6 @@ def override_route(
         )
         view = overrides.override_view(item)
         db.commit()
-    except NotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except TutorpulseError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return view
 
 
@@ -95,7 +104,7 @@ def revoke_override_route(
     user: Annotated[User, Depends(require(Permission.OVERRIDE_PREDICTIONS))],
 ) -> dict[str, Any]:
     """End an active override before its expiry (reason required, audited)."""
-    try:
+    with _refusals(status.HTTP_409_CONFLICT):
         item = overrides.revoke_override(
             db,
             tutor_id=tutor_id,
@@ -106,10 +115,6 @@ def revoke_override_route(
         )
         view = overrides.override_view(item)
         db.commit()
-    except NotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except TutorpulseError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return view
 
 
@@ -156,12 +161,8 @@ def rollback_route(
     user: Annotated[User, Depends(require(Permission.MANAGE_MODELS))],
 ) -> dict[str, Any]:
     """Make an earlier model the champion again (audited)."""
-    try:
+    with _refusals(status.HTTP_409_CONFLICT):
         row = registry.rollback(db, now=clock.now(), version=body.version, actor=user)
         view = registry.model_view(row)
         db.commit()
-    except NotFoundError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
-    except TutorpulseError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     return view
