@@ -98,6 +98,48 @@ EVENT_COLUMNS = (
 )
 TUTOR_COLUMNS = ("tutor_id", "onboarding_date", "baseline_sessions_per_week", "subjects", "source")
 
+# What PostgreSQL's COPY text is parsed as. Declared, not inferred: pandas infers each chunk
+# of a large read on its own, so a column empty in one chunk and filled in the next came back
+# mixed (DtypeWarning), and an id such as "0042" would have become the number 42. Text stays
+# text (times and "t"/"f" booleans included: ``market_data`` converts them); NOT NULL integer
+# columns are int64; the rest float64, as ``market_data`` makes them anyway.
+TEXT, INTEGER, FLOAT = "str", "int64", "float64"
+CSV_DTYPES: dict[str, str] = {
+    "tutor_id": TEXT,
+    "onboarding_date": TEXT,
+    "baseline_sessions_per_week": FLOAT,
+    "subjects": TEXT,
+    "source": TEXT,
+    "session_id": TEXT,
+    "student_id": TEXT,
+    "session_number": INTEGER,
+    "scheduled_start": TEXT,
+    "status": TEXT,
+    "no_show": TEXT,
+    "tutor_initiated_reschedule": TEXT,
+    "late_start_minutes": FLOAT,
+    "engagement_score": FLOAT,
+    "student_rating": FLOAT,
+    "learning_objectives_met": TEXT,
+    "technical_issues": TEXT,
+    "subject": TEXT,
+    "session_type": TEXT,
+    "submitted_at": TEXT,
+    "overall_rating": INTEGER,
+    "is_first_session": TEXT,
+    "would_recommend": TEXT,
+    "would_work_again": TEXT,
+    "subject_knowledge_rating": INTEGER,
+    "event_type": TEXT,
+    "event_timestamp": TEXT,
+    "initiated_by": TEXT,
+    "hours_notice": FLOAT,
+    "response_minutes": FLOAT,
+    "prep_minutes": FLOAT,
+    "hours_before": FLOAT,
+    "hours_after": FLOAT,
+}
+
 
 def load_market_data(
     db: Session,
@@ -284,7 +326,13 @@ def _copy_frame(
     buffer.seek(0)
     if not buffer.getbuffer().nbytes:
         return pd.DataFrame(columns=list(columns))
-    return pd.read_csv(buffer, names=list(columns), header=None, keep_default_na=True)
+    return pd.read_csv(
+        buffer,
+        names=list(columns),
+        header=None,
+        keep_default_na=True,
+        dtype={column: CSV_DTYPES[column] for column in columns},
+    )
 
 
 # True/False also stand for 1/0 (SQLite) as dictionary keys.
