@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -16,6 +18,9 @@ from tutorpulse.api.deps import get_clock, get_db
 from tutorpulse.auth.deps import current_user
 from tutorpulse.auth.models import AuditEntry, User
 from tutorpulse.clock import FixedClock
+from tutorpulse.config import Settings
+from tutorpulse.db.engine import make_engine
+from tutorpulse.errors import TutorpulseError
 from tutorpulse.risk import registry
 from tutorpulse.risk.api import router
 from tutorpulse.risk.models import ChurnPrediction, ModelVersion
@@ -139,6 +144,60 @@ def test_rollback_goes_back_to_the_previous_champion_and_is_audited(db: Session)
     people = _client(db, "people_ops")
     assert people.post("/api/v1/models/rollback", json={}).status_code == 403
     assert registry.champion(db).version == "churn-new"  # type: ignore[union-attr]
+
+
+def test_promotion_is_audited_with_actor_and_versions(db: Session) -> None:
+    _model(db, "churn-current", registry.CHAMPION, 2, 0.90)
+    _model(db, "churn-new", registry.CHALLENGER, 1, 0.91)
+    operator = User(email="ml-ops@example.org", role="admin", display_name="ML ops")
+    db.add(operator)
+    db.flush()
+    row = registry.promote(db, version="churn-new", now=NOW, actor=operator)
+    assert row.status == registry.CHAMPION
+    (entry,) = _audit(db, "model.promote")
+    assert (entry.actor_user_id, entry.actor_label) == (operator.id, "admin:ml-ops@example.org")
+    assert (entry.target_type, entry.target_id, entry.at) == ("model", "churn-new", NOW)
+    assert entry.details == {"kind": registry.CHURN_KIND, "replaced": "churn-current"}
+    # A refused promotion (already the champion) leaves no entry; rollback keeps its own action.
+    with pytest.raises(TutorpulseError, match="already the champion"):
+        registry.promote(db, version="churn-new", now=NOW, actor=operator)
+    assert len(_audit(db, "model.promote")) == 1
+    registry.rollback(db, now=NOW, version="churn-current", actor=operator)
+    assert len(_audit(db, "model.promote")) == 1
+    assert [(e.target_id, e.details["replaced"]) for e in _audit(db, "model.rollback")] == [
+        ("churn-current", "churn-new")
+    ]
+
+
+def test_cli_promote_and_rollback_are_audited_as_the_operator(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert run("db", "upgrade", data_dir=data_dir).returncode == 0
+    engine = make_engine(Settings(env="test", data_dir=data_dir).effective_database_url)
+    try:
+        with Session(engine) as db:
+            _model(db, "churn-current", registry.CHAMPION, 2, 0.90)
+            _model(db, "churn-new", registry.CHALLENGER, 1, 0.91)
+            db.commit()
+        promoted = run("model", "promote", "churn-new", data_dir=data_dir)
+        assert promoted.returncode == 0, promoted.stderr
+        rolled = run("model", "rollback", data_dir=data_dir)
+        assert rolled.returncode == 0, rolled.stderr
+        with Session(engine) as db:
+            entries = [
+                (e.action, e.actor_user_id, e.actor_label, e.target_id, e.details["replaced"])
+                for e in db.scalars(
+                    select(AuditEntry)
+                    .where(AuditEntry.action.like("model.%"))
+                    .order_by(AuditEntry.id)
+                )
+            ]
+    finally:
+        engine.dispose()
+    operator = f"cli:{getpass.getuser()}"
+    assert entries == [
+        ("model.promote", None, operator, "churn-new", "churn-current"),
+        ("model.rollback", None, operator, "churn-current", "churn-new"),
+    ]
 
 
 def test_an_ops_manager_revokes_an_active_override_with_a_reason(db: Session) -> None:

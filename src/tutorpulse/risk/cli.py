@@ -192,12 +192,13 @@ def promote_command(
     version: Annotated[str, typer.Argument(help="Version to make champion.")],
 ) -> None:
     """Make a stored model the champion (the current one is retired)."""
+    from tutorpulse.auth.cli import cli_actor
     from tutorpulse.clock import SystemClock
     from tutorpulse.risk.registry import promote
 
     _, db = _session()
     with db:
-        row = promote(db, version=version, now=SystemClock().now())
+        row = promote(db, version=version, now=SystemClock().now(), actor=cli_actor())
         db.commit()
         console.print(f"{row.version} is now the champion")
 
@@ -209,12 +210,13 @@ def rollback_command(
     ] = None,
 ) -> None:
     """Go back to an earlier champion."""
+    from tutorpulse.auth.cli import cli_actor
     from tutorpulse.clock import SystemClock
     from tutorpulse.risk.registry import rollback
 
     _, db = _session()
     with db:
-        row = rollback(db, now=SystemClock().now(), version=version)
+        row = rollback(db, now=SystemClock().now(), version=version, actor=cli_actor())
         db.commit()
         console.print(f"rolled back: {row.version} is now the champion")
 

@@ -185,11 +185,14 @@ def _crown(db: Session, row: ModelVersion, *, now: datetime) -> None:
     db.flush()
 
 
-def promote(db: Session, *, version: str, now: datetime) -> ModelVersion:
-    row = get_model(db, version=version)
-    if row.status == CHAMPION:
-        raise TutorpulseError(f"model {version} is already the champion")
+def promote(db: Session, *, version: str, now: datetime, actor: Any = None) -> ModelVersion:
+    """Make ``version`` the champion of its kind (the current one is retired).
+
+    Audited as ``model.promote`` (actor: the signed-in user, or the CLI operator).
+    """
+    row, current = _named(db, version=version)
     _crown(db, row, now=now)
+    _audit(db, action="model.promote", actor=actor, row=row, replaced=current, now=now)
     return row
 
 
@@ -201,14 +204,21 @@ def rollback(
     Audited as ``model.rollback`` (actor: the signed-in user, or the CLI operator).
     """
     if version is not None:
-        current = champion(db, kind=get_model(db, version=version).model_kind)
-        row = promote(db, version=version, now=now)
+        row, current = _named(db, version=version)
     else:
         current = champion(db)
         row = _previous_champion(db, current=current)
-        _crown(db, row, now=now)
-    _audit(db, actor=actor, row=row, replaced=current, now=now)
+    _crown(db, row, now=now)
+    _audit(db, action="model.rollback", actor=actor, row=row, replaced=current, now=now)
     return row
+
+
+def _named(db: Session, *, version: str) -> tuple[ModelVersion, ModelVersion | None]:
+    """The model to crown and the champion it replaces; refused if it already is the champion."""
+    row = get_model(db, version=version)
+    if row.status == CHAMPION:
+        raise TutorpulseError(f"model {version} is already the champion")
+    return row, champion(db, kind=row.model_kind)
 
 
 def _previous_champion(db: Session, *, current: ModelVersion | None) -> ModelVersion:
@@ -226,14 +236,20 @@ def _previous_champion(db: Session, *, current: ModelVersion | None) -> ModelVer
 
 
 def _audit(
-    db: Session, *, actor: Any, row: ModelVersion, replaced: ModelVersion | None, now: datetime
+    db: Session,
+    *,
+    action: str,
+    actor: Any,
+    row: ModelVersion,
+    replaced: ModelVersion | None,
+    now: datetime,
 ) -> None:
     from tutorpulse.auth import audit
 
     audit.record(
         db,
         actor=actor if actor is not None else audit.MachineActor("cli"),
-        action="model.rollback",
+        action=action,
         target_type="model",
         target_id=row.version,
         details={"kind": row.model_kind, "replaced": replaced.version if replaced else None},
