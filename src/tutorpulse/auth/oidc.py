@@ -33,7 +33,7 @@ from tutorpulse.auth.api import sign_in, uses_tls
 from tutorpulse.auth.deps import client_ip
 from tutorpulse.auth.models import User
 from tutorpulse.auth.pages import safe_next
-from tutorpulse.auth.service import get_user_by_email
+from tutorpulse.auth.service import get_user_by_email, record_login
 from tutorpulse.config import Settings
 
 STATE_COOKIE = "tp_oidc"
@@ -326,17 +326,7 @@ def oidc_callback(
     user = find_account(db, issuer=str(claims["iss"]), claims=claims)
     if user is None:
         raise refuse("no active account for this identity", status.HTTP_403_FORBIDDEN)
-    user.last_login_at = now
-    audit.record(
-        db,
-        actor=user,
-        action="auth.login",
-        target_type="user",
-        target_id=user.id,
-        ip=ip,
-        details={"method": "oidc"},
-        now=now,
-    )
+    record_login(db, user=user, method="oidc", ip=ip, now=now)
     response = RedirectResponse(
         safe_next(str(saved.get("next") or "/")), status_code=status.HTTP_303_SEE_OTHER
     )

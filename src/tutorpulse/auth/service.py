@@ -297,6 +297,12 @@ def authenticate(
         user.password_hash = hash_password(password)
     user.failed_login_count = 0
     user.locked_until = None
+    record_login(db, user=user, method="password", ip=ip, now=now)
+    return user
+
+
+def record_login(db: Session, *, user: User, method: str, ip: str | None, now: datetime) -> None:
+    """What every successful sign-in leaves, whichever the method: the time and the entry."""
     user.last_login_at = now
     audit.record(
         db,
@@ -305,10 +311,9 @@ def authenticate(
         target_type="user",
         target_id=user.id,
         ip=ip,
-        details={"method": "password"},
+        details={"method": method},
         now=now,
     )
-    return user
 
 
 # --- sessions ----------------------------------------------------------------------------
