@@ -15,6 +15,7 @@ from tutorpulse.auth.models import User
 from tutorpulse.dashboard.schemas import InterventionRow
 from tutorpulse.interventions.models import Intervention
 from tutorpulse.interventions.rules import RULES_BY_CODE
+from tutorpulse.marketplace.models import StudentFeedback
 from tutorpulse.metrics.models import TutorPerformanceMetric
 from tutorpulse.metrics.service import chunked
 from tutorpulse.risk.models import ChurnPrediction
@@ -160,6 +161,17 @@ def newest_predictions(
     for day, ids in by_day.items():
         result.update(preferred_predictions(db, day=day, tutor_ids=ids))
     return result
+
+
+def feedback_ratings(fb: StudentFeedback) -> dict[str, int]:
+    """The five 1-5 ratings of a feedback row under their wire names (DESIGN.md §3)."""
+    return {
+        "subject_knowledge": fb.subject_knowledge_rating,
+        "communication": fb.communication_rating,
+        "patience": fb.patience_rating,
+        "engagement": fb.engagement_rating,
+        "helpfulness": fb.helpfulness_rating,
+    }
 
 
 def user_names(db: Session, user_ids: Iterable[int | None]) -> dict[int, str]:

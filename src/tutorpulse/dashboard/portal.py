@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from tutorpulse.dashboard import notes
-from tutorpulse.dashboard.common import tutor_metric_day
+from tutorpulse.dashboard.common import feedback_ratings, tutor_metric_day
 from tutorpulse.dashboard.schemas import (
     Badge,
     Goal,
@@ -147,13 +147,7 @@ def _feedback(db: Session, tutor_id: str, limit: int = 10) -> list[PortalFeedbac
             submitted_on=fb.submitted_at.date(),
             overall_rating=fb.overall_rating,
             first_session=fb.is_first_session,
-            ratings={
-                "subject_knowledge": fb.subject_knowledge_rating,
-                "communication": fb.communication_rating,
-                "patience": fb.patience_rating,
-                "engagement": fb.engagement_rating,
-                "helpfulness": fb.helpfulness_rating,
-            },
+            ratings=feedback_ratings(fb),
             text=fb.free_text_feedback,
         )
         for fb in db.scalars(

@@ -17,6 +17,7 @@ from tutorpulse.auth import audit
 from tutorpulse.dashboard.common import (
     Prediction,
     Pseudonymizer,
+    feedback_ratings,
     intervention_row,
     newest_predictions,
     tutor_metric_day,
@@ -276,13 +277,7 @@ def feedback_rows(
             submitted_at=fb.submitted_at,
             overall_rating=fb.overall_rating,
             first_session=fb.is_first_session,
-            ratings={
-                "subject_knowledge": fb.subject_knowledge_rating,
-                "communication": fb.communication_rating,
-                "patience": fb.patience_rating,
-                "engagement": fb.engagement_rating,
-                "helpfulness": fb.helpfulness_rating,
-            },
+            ratings=feedback_ratings(fb),
             would_work_again=fb.would_work_again,
             improvement_areas=list(fb.improvement_areas or []),
             text=fb.free_text_feedback,
