@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from tutorpulse.auth import audit
 from tutorpulse.auth.guard import ensure_allowed
 from tutorpulse.auth.permissions import Permission
-from tutorpulse.dashboard.common import latest_metric_day
+from tutorpulse.dashboard.common import latest_metric_day, resignation_days
 from tutorpulse.dashboard.service import churn_trend
 from tutorpulse.interventions.effectiveness import effectiveness_report
 from tutorpulse.interventions.rules import RULES_BY_CODE
-from tutorpulse.marketplace.models import Tutor, TutorEvent, TutoringSession
+from tutorpulse.marketplace.models import Tutor, TutoringSession
 from tutorpulse.metrics.data import day_end, day_start
 from tutorpulse.metrics.models import TutorPerformanceMetric
 from tutorpulse.metrics.tiers import TARGET_SHARES, TIERS
@@ -71,16 +71,7 @@ def churn_events(db: Session, *, as_of: date, days: int = HISTORY_DAYS) -> dict[
     ):
         if churned_on is not None:
             events[tutor_id] = churned_on
-    for tutor_id, moment in db.execute(
-        select(TutorEvent.tutor_id, func.min(TutorEvent.event_timestamp))
-        .where(
-            TutorEvent.event_type == "resignation",
-            TutorEvent.event_timestamp >= day_start(first),
-            TutorEvent.event_timestamp < day_end(as_of),
-        )
-        .group_by(TutorEvent.tutor_id)
-    ):
-        day = moment.date() if isinstance(moment, datetime) else moment
+    for tutor_id, day in resignation_days(db, first=first, last=as_of).items():
         events[tutor_id] = min(day, events.get(tutor_id, day))
     return events
 

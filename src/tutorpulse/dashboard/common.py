@@ -15,7 +15,8 @@ from tutorpulse.auth.models import User
 from tutorpulse.dashboard.schemas import InterventionRow
 from tutorpulse.interventions.models import Intervention
 from tutorpulse.interventions.rules import RULES_BY_CODE
-from tutorpulse.marketplace.models import StudentFeedback
+from tutorpulse.marketplace.models import StudentFeedback, TutorEvent
+from tutorpulse.metrics.data import day_end, day_start
 from tutorpulse.metrics.models import TutorPerformanceMetric
 from tutorpulse.metrics.service import chunked
 from tutorpulse.risk.models import ChurnPrediction
@@ -161,6 +162,33 @@ def newest_predictions(
     for day, ids in by_day.items():
         result.update(preferred_predictions(db, day=day, tutor_ids=ids))
     return result
+
+
+def resignation_days(db: Session, *, first: date, last: date) -> dict[str, date]:
+    """Tutor id -> day (UTC) of their first resignation event within [first, last]."""
+    found: dict[str, date] = {}
+    for tutor_id, moment in db.execute(
+        select(TutorEvent.tutor_id, func.min(TutorEvent.event_timestamp))
+        .where(
+            TutorEvent.event_type == "resignation",
+            TutorEvent.event_timestamp >= day_start(first),
+            TutorEvent.event_timestamp < day_end(last),
+        )
+        .group_by(TutorEvent.tutor_id)
+    ):
+        found[tutor_id] = moment.date() if isinstance(moment, datetime) else moment
+    return found
+
+
+def newest_feedback(db: Session, *, tutor_id: str, limit: int) -> list[StudentFeedback]:
+    return list(
+        db.scalars(
+            select(StudentFeedback)
+            .where(StudentFeedback.tutor_id == tutor_id)
+            .order_by(StudentFeedback.submitted_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 def feedback_ratings(fb: StudentFeedback) -> dict[str, int]:

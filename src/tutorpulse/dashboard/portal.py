@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from tutorpulse.dashboard import notes
-from tutorpulse.dashboard.common import feedback_ratings, tutor_metric_day
+from tutorpulse.dashboard.common import feedback_ratings, newest_feedback, tutor_metric_day
 from tutorpulse.dashboard.schemas import (
     Badge,
     Goal,
@@ -28,7 +28,7 @@ from tutorpulse.dashboard.schemas import (
 )
 from tutorpulse.errors import NotFoundError
 from tutorpulse.interventions.models import Intervention
-from tutorpulse.marketplace.models import StudentFeedback, Tutor, TutoringSession
+from tutorpulse.marketplace.models import Tutor, TutoringSession
 from tutorpulse.metrics.compute import LATE_MINUTES
 from tutorpulse.metrics.data import day_end, day_start
 from tutorpulse.metrics.models import TutorFlag, TutorPerformanceMetric
@@ -150,12 +150,7 @@ def _feedback(db: Session, tutor_id: str, limit: int = 10) -> list[PortalFeedbac
             ratings=feedback_ratings(fb),
             text=fb.free_text_feedback,
         )
-        for fb in db.scalars(
-            select(StudentFeedback)
-            .where(StudentFeedback.tutor_id == tutor_id)
-            .order_by(StudentFeedback.submitted_at.desc())
-            .limit(limit)
-        )
+        for fb in newest_feedback(db, tutor_id=tutor_id, limit=limit)
     ]
 
 

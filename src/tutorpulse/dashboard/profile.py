@@ -19,6 +19,7 @@ from tutorpulse.dashboard.common import (
     Pseudonymizer,
     feedback_ratings,
     intervention_row,
+    newest_feedback,
     newest_predictions,
     tutor_metric_day,
     user_names,
@@ -39,7 +40,7 @@ from tutorpulse.dashboard.schemas import (
 )
 from tutorpulse.errors import NotFoundError
 from tutorpulse.interventions.models import Intervention
-from tutorpulse.marketplace.models import StudentFeedback, Tutor, TutorEvent, TutoringSession
+from tutorpulse.marketplace.models import Tutor, TutorEvent, TutoringSession
 from tutorpulse.metrics.data import day_end
 from tutorpulse.metrics.flags import PATTERN_LABELS, THRESHOLD_RULES
 from tutorpulse.metrics.models import TierChange, TutorFlag, TutorPerformanceMetric
@@ -282,12 +283,7 @@ def feedback_rows(
             improvement_areas=list(fb.improvement_areas or []),
             text=fb.free_text_feedback,
         )
-        for fb in db.scalars(
-            select(StudentFeedback)
-            .where(StudentFeedback.tutor_id == tutor_id)
-            .order_by(StudentFeedback.submitted_at.desc())
-            .limit(limit)
-        )
+        for fb in newest_feedback(db, tutor_id=tutor_id, limit=limit)
     ]
 
 

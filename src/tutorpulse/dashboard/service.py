@@ -30,6 +30,7 @@ from tutorpulse.dashboard.common import (
     latest_metric_day,
     latest_prediction_day,
     recommended_tasks,
+    resignation_days,
     user_names,
 )
 from tutorpulse.dashboard.schemas import (
@@ -46,7 +47,7 @@ from tutorpulse.dashboard.schemas import (
 )
 from tutorpulse.events.models import OutboxMessage
 from tutorpulse.interventions.models import Alert, Intervention
-from tutorpulse.marketplace.models import Tutor, TutorEvent, TutoringSession
+from tutorpulse.marketplace.models import Tutor, TutoringSession
 from tutorpulse.metrics.data import day_end, day_start
 from tutorpulse.metrics.models import TutorFlag, TutorPerformanceMetric
 from tutorpulse.privacy.crypto import email_hmac
@@ -103,17 +104,7 @@ def churn_counts(db: Session, *, as_of: date, days: int) -> ChurnCounts:
         elif churned_on in by_day:
             by_day[churned_on] += int(tutors)
     first = as_of - timedelta(days=days - 1)
-    resignations = db.execute(
-        select(TutorEvent.tutor_id, func.min(TutorEvent.event_timestamp))
-        .where(
-            TutorEvent.event_type == "resignation",
-            TutorEvent.event_timestamp >= day_start(first),
-            TutorEvent.event_timestamp < day_end(as_of),
-        )
-        .group_by(TutorEvent.tutor_id)
-    ).all()
-    for _tutor_id, moment in resignations:
-        when = moment.date() if isinstance(moment, datetime) else moment
+    for when in resignation_days(db, first=first, last=as_of).values():
         if when in by_day:
             by_day[when] += 1
     rates = {
