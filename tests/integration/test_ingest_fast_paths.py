@@ -31,6 +31,7 @@ from tutorpulse.events import service as events
 from tutorpulse.events.models import DirtyTutor
 from tutorpulse.ingest import bulk, parallel
 from tutorpulse.ingest.files import import_directory, plan_directory
+from tutorpulse.ingest.models import RejectedRecord
 from tutorpulse.ingest.parsing import parse_chunk, parse_records
 from tutorpulse.ingest.readers import RawRecord, read_jsonl
 from tutorpulse.ingest.rows import TABLES
@@ -279,3 +280,29 @@ def test_json_without_the_nul_escape_cannot_hold_a_nul() -> None:
         "tutors", [RawRecord("t.jsonl", 1, raw_nul)], source="real"
     ).rejections
     assert rejected.reason.startswith("invalid JSON")
+
+
+def test_helper_candidates_reread_their_line_when_a_later_check_needs_it(
+    sqlite_db: Session, tmp_path: Path, force_helper: list[str]
+) -> None:
+    # The helper sends where a line is, not its text: a reference reject must still store
+    # the exact line, and a re-sent record must still be compared field by field.
+    write_jsonl(tmp_path / "tutors.jsonl", [tutor("t1")])
+    write_jsonl(tmp_path / "students.jsonl", [student("s1")])
+    first = session("x1", student_rating=4.0)
+    write_jsonl(
+        tmp_path / "sessions.jsonl",
+        [first, session("x2", tutor_id="ghost"), first | {"student_rating": 2.0}],
+    )
+    report = run_import(sqlite_db, tmp_path)
+    assert "sessions.jsonl" in force_helper
+    assert report.counts["sessions"].rejected == 1
+    raw, line = sqlite_db.execute(
+        select(RejectedRecord.raw, RejectedRecord.line).where(RejectedRecord.record_id == "x2")
+    ).one()
+    assert line == 2
+    assert orjson.loads(raw) == session("x2", tutor_id="ghost")
+    rating = sqlite_db.scalar(
+        select(TABLES["sessions"].c.student_rating).where(TABLES["sessions"].c.session_id == "x1")
+    )
+    assert rating == 2.0

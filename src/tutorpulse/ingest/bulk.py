@@ -108,7 +108,7 @@ def insert_rows(
     columns = tuple(rows[0])
     sql = _sql(dialect, table, columns)
     get = itemgetter(*columns)
-    values = [get(row) for row in rows]
+    values = list(map(get, rows))
     driver_connection: Any = connection.connection.driver_connection
     try:
         if dialect.name == "sqlite":

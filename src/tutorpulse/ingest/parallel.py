@@ -180,7 +180,12 @@ def _helper_main(argv: Sequence[str]) -> int:
     sys.stdout = sys.stderr
     records = read_file(Path(path), kind)
     chunks = parse_records(
-        kind, records, source=source, chunk_size=int(chunk_size), prepare=prepare
+        kind,
+        records,
+        source=source,
+        chunk_size=int(chunk_size),
+        prepare=prepare,
+        refer_to=str(Path(path).resolve()),
     )
     try:
         try:

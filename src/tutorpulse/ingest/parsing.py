@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
 
-from tutorpulse.ingest.readers import RawRecord, UnreadableFileError
+from tutorpulse.ingest.readers import RawRecord, UnreadableFileError, read_line_at
 from tutorpulse.ingest.rows import to_row
 from tutorpulse.ingest.schemas import ID_FIELDS, NUL_FREE, SCHEMAS, json_may_hold_nul
 
@@ -37,22 +38,30 @@ class Rejection:
         return f"{prefix}{subject}{self.reason}"
 
 
+# Where a record's JSON text can be read again: (path of its file, offset of its line).
+LineAt = tuple[str, int]
+
+
 class Candidate(NamedTuple):
     """A record that passed validation: its table row and where it came from.
 
     The row may be prepared for the driver (see ``parse_chunk``); ``typed_row`` rebuilds the
     typed row from the record when it must be compared field by field. A plain tuple rather
     than the ``RawRecord`` so that chunks cross a process boundary cheaply; ``origin()``
-    rebuilds the record when a later check rejects it.
+    rebuilds the record when a later check rejects it. The payload may be only a ``LineAt``
+    (see ``parse_chunk``'s ``refer_to``): the text is read again from the file if needed.
     """
 
     row: dict[str, Any]
     file: str | None
     line: int | None
-    payload: bytes | dict[str, Any] | None
+    payload: bytes | dict[str, Any] | LineAt | None
 
     def origin(self) -> RawRecord:
-        return RawRecord(self.file, self.line, self.payload)
+        payload = self.payload
+        if isinstance(payload, tuple):
+            payload = read_line_at(*payload)
+        return RawRecord(self.file, self.line, payload)
 
     def typed_row(self, kind: str, *, source: str) -> dict[str, Any]:
         """The row as validation built it, before any preparation (validated again)."""
@@ -69,6 +78,22 @@ class ParsedChunk:
     received: int
     size: int
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled column by column: unpickling a NamedTuple per record calls its Python-level
+        # __new__, which cost the importing process as much as the rest of the chunk.
+        columns = tuple(zip(*self.candidates, strict=True)) or ((), (), (), ())
+        return _rebuild_chunk, (columns, self.rejections, self.received, self.size)
+
+
+_new_candidate = partial(tuple.__new__, Candidate)
+
+
+def _rebuild_chunk(
+    columns: tuple[tuple[Any, ...], ...], rejections: list[Rejection], received: int, size: int
+) -> ParsedChunk:
+    candidates: list[Candidate] = list(map(_new_candidate, zip(*columns, strict=True)))
+    return ParsedChunk(candidates, rejections, received, size)
+
 
 Prepare = Callable[[list[dict[str, Any]]], None]
 
@@ -80,15 +105,26 @@ def parse_records(
     source: str,
     chunk_size: int,
     prepare: Prepare | None = None,
+    refer_to: str | None = None,
 ) -> Iterator[ParsedChunk]:
     for chunk in chunked(records, chunk_size):
-        yield parse_chunk(kind, chunk, source=source, prepare=prepare)
+        yield parse_chunk(kind, chunk, source=source, prepare=prepare, refer_to=refer_to)
 
 
 def parse_chunk(
-    kind: str, chunk: list[RawRecord], *, source: str, prepare: Prepare | None = None
+    kind: str,
+    chunk: list[RawRecord],
+    *,
+    source: str,
+    prepare: Prepare | None = None,
+    refer_to: str | None = None,
 ) -> ParsedChunk:
-    """Validate a chunk; ``prepare`` (``bulk.RowPreparer``) turns its rows into driver values."""
+    """Validate a chunk; ``prepare`` (``bulk.RowPreparer``) turns its rows into driver values.
+
+    ``refer_to``: the path of the JSON Lines file the records come from. A candidate then
+    keeps where its line is instead of its text: most records never need their text again,
+    and sending it to the importing process cost more than the row itself (``parallel``).
+    """
     schema = SCHEMAS[kind]
     candidates: list[Candidate] = []
     rejections: list[Rejection] = []
@@ -108,7 +144,10 @@ def parse_chunk(
             continue
         row = to_row(kind, record)
         row["source"] = source
-        candidates.append(Candidate(row, raw.file, raw.line, raw.payload))
+        payload: bytes | dict[str, Any] | LineAt | None = raw.payload
+        if refer_to is not None and raw.offset is not None:
+            payload = (refer_to, raw.offset)
+        candidates.append(Candidate(row, raw.file, raw.line, payload))
     if prepare is not None:
         prepare([candidate.row for candidate in candidates])
     return ParsedChunk(candidates, rejections, len(chunk), sum(raw.size for raw in chunk))

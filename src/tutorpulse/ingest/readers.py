@@ -32,6 +32,7 @@ class RawRecord:
     error: str | None = None
     error_field: str | None = None
     size: int = 0
+    offset: int | None = None  # of the line in its JSON Lines file (to re-read it later)
 
     def raw_text(self) -> str | None:
         if self.payload is None:
@@ -63,9 +64,12 @@ def read_file(path: Path, kind: str) -> Iterator[RawRecord]:
 def read_jsonl(path: Path) -> Iterator[RawRecord]:
     check_not_binary(path)
     name = path.name
+    offset = 0
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             size = len(line)
+            start = offset
+            offset += size
             stripped = line.strip()
             if not stripped:
                 continue
@@ -78,7 +82,14 @@ def read_jsonl(path: Path) -> Iterator[RawRecord]:
                     size=size,
                 )
                 continue
-            yield RawRecord(name, number, stripped, size=size)
+            yield RawRecord(name, number, stripped, size=size, offset=start)
+
+
+def read_line_at(path: str, offset: int) -> bytes:
+    """The stripped line of a JSON Lines file that starts at byte ``offset``."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.readline().strip()
 
 
 def _is_json_object(data: bytes) -> bool:

@@ -226,7 +226,10 @@ class SessionIn(WireRecord):
         if self.status is None:
             if self.no_show is None:
                 raise ValueError("no_show is required when status is absent")
-            self.status = "no_show" if self.no_show else "completed"
+            # Straight into the instance: pydantic's __setattr__ costs ~10% of a session's
+            # validation, and this model does not validate assignments anyway.
+            self.__dict__["status"] = "no_show" if self.no_show else "completed"
+            self.__pydantic_fields_set__.add("status")
         if self.status in ("completed", "no_show"):
             for name in OUTCOME_FIELDS:
                 if getattr(self, name) is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ DEFAULT_CHUNK_SIZE = 20_000
 REJECT_SAMPLE_LIMIT = 200
 # Ids per look-up statement: one parameter carries the list, this bounds its size.
 LOOKUP_CHUNK = 50_000
+ROW = itemgetter(0)  # a Candidate's row, without a Python-level call per record
 
 
 @dataclass(slots=True)
@@ -208,14 +210,20 @@ class Importer:
     def _check_references(
         self, kind: str, candidates: list[Candidate], rejections: list[Rejection]
     ) -> list[Candidate]:
-        if kind in ("sessions", "tutor_events"):
-            self._load_known("tutors", Tutor.tutor_id, {c.row["tutor_id"] for c in candidates})
-        if kind == "sessions":
-            self._load_known(
-                "students", Student.student_id, {c.row["student_id"] for c in candidates}
-            )
         if kind == "feedback":
             return self._check_feedback(candidates, rejections)
+        if kind not in ("sessions", "tutor_events"):
+            return candidates
+        rows = list(map(ROW, candidates))
+        tutor_ids = set(map(itemgetter("tutor_id"), rows))
+        self._load_known("tutors", Tutor.tutor_id, tutor_ids)
+        complete = tutor_ids <= self._known["tutors"]
+        if kind == "sessions":
+            student_ids = set(map(itemgetter("student_id"), rows))
+            self._load_known("students", Student.student_id, student_ids)
+            complete = complete and student_ids <= self._known["students"]
+        if complete:
+            return candidates  # the usual case: no record to look at one by one
         kept: list[Candidate] = []
         for candidate in candidates:
             problem = self._dangling(kind, candidate.row)
@@ -275,7 +283,13 @@ class Importer:
         """Split into inserts, updates (mutable fields only) and no-ops; reject conflicts."""
         table = TABLES[kind]
         id_field = ID_FIELDS[kind]
-        stored_hashes = self._stored_hashes(table, id_field, [c.row[id_field] for c in candidates])
+        rows = list(map(ROW, candidates))
+        ids = list(map(itemgetter(id_field), rows))
+        stored_hashes = self._stored_hashes(table, id_field, ids)
+        if not stored_hashes and len(set(ids)) == len(ids):
+            # All new, each once (a first import): nothing to compare record by record.
+            new_for = set(map(itemgetter("tutor_id"), rows)) if "tutor_id" in table.c else set()
+            return rows, [], 0, new_for
         # Full stored rows only where some record differs from them: a re-sent unchanged
         # record costs one hash comparison, a new one nothing beyond the id look-up.
         differing = {
@@ -347,7 +361,7 @@ class Importer:
         ``IN`` would be re-rendered for every list length and sliced under SQLite's cap on
         bound parameters (a third of an import's time went there, measured).
         """
-        wanted = sorted(set(ids))
+        wanted = list(set(ids))
         if not wanted:
             return
         if self.db.get_bind().dialect.name == "postgresql":
