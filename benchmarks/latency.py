@@ -21,7 +21,8 @@ Targets: p95 < 5 s at 1x, < 15 s at 10x. Results: ``benchmarks/results/latency.j
     .venv/bin/python benchmarks/latency.py                  # 1x, 7 days, 40 probes
     .venv/bin/python benchmarks/latency.py --scale 10       # 10x (long backfill)
     .venv/bin/python benchmarks/latency.py --quick --speed 1440   # stress: demo pace
-    .venv/bin/python benchmarks/latency.py --quick --full-every 30  # probes overlap full runs
+    # probes overlapping full recomputes on purpose: a full run after every 15-s tick
+    .venv/bin/python benchmarks/latency.py --quick --speed 60 --start-hour 10 --probes 30
     # 10x: backfill once and keep it, then measure (again) on the kept schema and data dir
     .venv/bin/python benchmarks/latency.py --scale 10 --keep       # prints schema + data dir
     .venv/bin/python benchmarks/latency.py --scale 10 --reuse-schema tp_latency_... \
@@ -114,7 +115,9 @@ def schema_database(base_url: str, keep: bool, reuse: str | None = None) -> Iter
         admin.dispose()
 
 
-def backfill(env: dict[str, str], *, scale: int, days: int, seed: int) -> dict[str, Any]:
+def backfill(
+    env: dict[str, str], *, scale: int, days: int, seed: int, start_hour: int = 0
+) -> dict[str, Any]:
     """Migrations, then the simulator's own backfill (state kept for its live worker)."""
     from tutorpulse.config import Settings
     from tutorpulse.db.migrate import upgrade
@@ -134,7 +137,7 @@ def backfill(env: dict[str, str], *, scale: int, days: int, seed: int) -> dict[s
         seed=seed, start=START, sessions_per_day=BASE_SESSIONS_PER_DAY * scale
     )
     runner = open_runner(settings=settings, arguments=arguments)
-    runner.backfill_until(runner.simulator.start_seconds + days * DAY - 1)
+    runner.backfill_until(runner.simulator.start_seconds + days * DAY + start_hour * 3600 - 1)
     from tutorpulse.marketplace.models import Tutor, TutoringSession
 
     with Session(engine) as db:
@@ -508,7 +511,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             built = reuse_backfilled(env)
         else:
             print(f"backfilling {args.days} days at {args.scale}x ...", flush=True)
-            built = backfill(env, scale=args.scale, days=args.days, seed=args.seed)
+            built = backfill(
+                env, scale=args.scale, days=args.days, seed=args.seed, start_hour=args.start_hour
+            )
         print(f"  {built}  (data dir {workdir})", flush=True)
         port = _free_port()
         processes = Processes(env, workdir)
@@ -592,6 +597,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # pipeline worker for a while, and a probe arriving meanwhile waits for it.
         "full_recomputes_during_probes": overlaps,
         "full_every_seconds": args.full_every or 900,
+        "start_hour": args.start_hour,
         # Probes whose wait overlapped a full recompute or nightly rollup (worker log times).
         "probes_overlapping_a_full_run": probes_overlapping,
         "reused_schema": args.reuse_schema,
@@ -641,11 +647,21 @@ def main() -> None:
         help="The data directory (simulator state) of that run; printed by every run.",
     )
     parser.add_argument(
+        "--start-hour",
+        type=int,
+        default=0,
+        choices=range(24),
+        metavar="HOUR",
+        help="Backfill into the next day up to this simulated hour, so that live ticks start "
+        "in the busy part of the day (at midnight the data clock stands still for hours).",
+    )
+    parser.add_argument(
         "--full-every",
         type=int,
         default=None,
         help="Full recompute interval of the pipeline worker, in data-clock seconds (default "
-        "900); shorter makes probes overlap full recomputes on purpose.",
+        "900). The data clock moves with the simulator's 15-minute ticks: with --speed 60 "
+        "--start-hour 10 a full recompute follows every tick (15 s), overlapping probes.",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()

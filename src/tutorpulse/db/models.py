@@ -8,6 +8,7 @@ from tutorpulse.ingest import models as ingest_models
 from tutorpulse.interventions import models as interventions_models
 from tutorpulse.marketplace import models as marketplace_models
 from tutorpulse.metrics import models as metrics_models
+from tutorpulse.pipeline import models as pipeline_models
 from tutorpulse.risk import models as risk_models
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "interventions_models",
     "marketplace_models",
     "metrics_models",
+    "pipeline_models",
     "risk_models",
 ]
