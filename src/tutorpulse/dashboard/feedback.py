@@ -230,14 +230,18 @@ def queue_reminders(
             )
         )
     }
-    answered = select(StudentFeedback.session_id)
+    # NOT EXISTS rather than NOT IN (all feedback): PostgreSQL re-scans a NOT IN subquery
+    # per session once it outgrows work_mem, minutes at 10x, holding up the worker's jobs.
+    answered = select(StudentFeedback.session_id).where(
+        StudentFeedback.session_id == TutoringSession.session_id
+    )
     waiting = db.execute(
         select(TutoringSession.session_id, TutoringSession.student_id)
         .where(
             TutoringSession.status == "completed",
             TutoringSession.scheduled_start > first,
             TutoringSession.scheduled_start <= now - REMINDER_AFTER,
-            TutoringSession.session_id.not_in(answered),
+            ~answered.exists(),
         )
         .order_by(TutoringSession.scheduled_start, TutoringSession.session_id)
     ).all()
