@@ -117,6 +117,7 @@ def test_future_data_changes_no_feature() -> None:
     moment = pd.Timestamp(day_end(AS_OF))
     base = features_as_of(data, as_of=AS_OF, interventions=history).features
     assert base[list(INTERVENTION_FEATURES)].to_numpy().sum() > 0  # the check has teeth
+    assert base["days_since_availability_cut"].notna().sum() > 5
     for seed in range(3):
         changed = features_as_of(
             _shuffle_future(data, moment, seed),
@@ -244,3 +245,34 @@ def test_recent_pace_features_compare_the_tutor_with_their_usual_load() -> None:
     assert f.loc["gone", "sessions_3d_vs_baseline"] == 0
     # The fast (5-day) pace has fallen below the slow (20-day) one only for "gone".
     assert f.loc["gone", "pace_fast_vs_slow"] < 0.8 < f.loc["daily", "pace_fast_vs_slow"]
+
+
+def test_availability_cut_dates_the_latest_cut_to_under_60_percent() -> None:
+    def change(b: MarketBuilder, tutor: str, days_before: float, before: float, after: float):
+        return b.event(
+            tutor, at(days_before), "availability_change", hours_before=before, hours_after=after
+        )
+
+    b = MarketBuilder().tutor("cut").tutor("tweak").tutor("pause").tutor("twice").tutor("old")
+    change(b, "cut", 6, 20.0, 5.0)  # to 25%: a cut, 6 days ago
+    change(b, "tweak", 3, 20.0, 16.0)  # -20%: an ordinary adjustment
+    change(b, "pause", 2, 20.0, 0.0)  # to zero: a pause (holiday), not a cut
+    change(b, "twice", 40, 30.0, 15.0)
+    change(b, "twice", 10, 15.0, 6.0)  # the latest cut counts
+    change(b, "twice", 4, 6.0, 5.5)  # a later small change is not a cut
+    change(b, "old", 95, 20.0, 4.0)  # before the 91 days of events a day's features read
+    change(b, "cut", -2, 5.0, 1.0)  # after AS_OF: the future, never counted
+    f = features_as_of(b.build(), as_of=AS_OF).features
+    assert f.loc["cut", "days_since_availability_cut"] == 6
+    assert f.loc["cut", "availability_cut_ratio"] == 0.25
+    assert f.loc["twice", "days_since_availability_cut"] == 10
+    assert f.loc["twice", "availability_cut_ratio"] == 0.4
+    for tutor in ("tweak", "pause", "old"):
+        assert np.isnan(
+            f.loc[tutor, ["days_since_availability_cut", "availability_cut_ratio"]]
+        ).all()
+    # Point in time: two days later the future cut has happened and is the latest.
+    later = features_as_of(b.build(), as_of=AS_OF + timedelta(days=2)).features
+    assert later.loc["cut", "days_since_availability_cut"] == 0
+    assert later.loc["cut", "availability_cut_ratio"] == 0.2
+    assert later.loc["twice", "days_since_availability_cut"] == 12

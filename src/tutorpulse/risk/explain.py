@@ -206,6 +206,13 @@ TEMPLATES: dict[str, Template] = {
         f"About {_plural(r['sessions_missed_since_last'], 'usual session')} "
         "missed since the last one"
     ),
+    "days_since_availability_cut": lambda r: (
+        f"Cut availability to {_pct(r['availability_cut_ratio'])} of the hours "
+        f"{_plural(r['days_since_availability_cut'], 'day')} ago"
+    ),
+    "availability_cut_ratio": lambda r: (
+        f"Cut availability to {_pct(r['availability_cut_ratio'])} of the hours"
+    ),
     "availability_vs_baseline": lambda r: (
         f"{_n(r['availability_vs_baseline'])} available hours per usual weekly session"
     ),

@@ -33,6 +33,9 @@ from tutorpulse.risk.rules import rule_scores
 
 NEW_TUTOR_DAYS = 30
 REDUCED_SHARE = 0.5
+# An availability change to under this share of the previous weekly hours (but not to zero,
+# which is a pause such as a holiday) is a cut: ordinary adjustments move hours by ±20%.
+CUT_SHARE = 0.6
 DAY_NS = 86_400 * 10**9
 
 # Feature -> the PRD §3.1 component it belongs to (explanations are grouped this way);
@@ -67,6 +70,8 @@ FEATURE_COMPONENTS: dict[str, str] = {
     "availability_hours_current": "availability_reduction",
     "availability_change_pct": "availability_reduction",
     "availability_changes_30d": "availability_reduction",
+    "days_since_availability_cut": "availability_reduction",
+    "availability_cut_ratio": "availability_reduction",
     "rating_7d": "performance_trend",
     "rating_30d": "performance_trend",
     "rating_last30": "performance_trend",
@@ -221,6 +226,7 @@ def features_from_metrics(
     f["availability_hours_current"] = m["availability_hours_current"]
     f["availability_change_pct"] = m["availability_change_pct"]
     f["availability_changes_30d"] = m["w30_availability_change_count"]
+    f = f.join(_availability_cut(data, as_of=as_of, index=m.index))
     f["rating_7d"] = m["w7_avg_rating"]
     f["rating_30d"] = m["w30_avg_rating"]
     f["rating_last30"] = m["rating_last30"]
@@ -367,6 +373,48 @@ def _calendar_weeks(
             "pace_fast_vs_slow": ewm_ratio,
         },
         index=index,
+    )
+
+
+def _availability_cut(data: MarketData, *, as_of: date, index: pd.Index) -> pd.DataFrame:
+    """The tutor's latest availability cut (to under ``CUT_SHARE`` of the hours, not to zero).
+
+    A tutor who starts to leave often cuts their hours first, and the sessions fade over the
+    weeks after; ``availability_change_pct`` nets a month's changes and forgets when the cut
+    came, which is what dates the fade.
+
+    - ``days_since_availability_cut``: whole days from the cut to ``as_of`` (0 = that day);
+      NaN when no cut lies in the loaded events (the last ``EVENT_LOOKBACK_DAYS`` days);
+    - ``availability_cut_ratio``: that cut's hours after / hours before.
+    """
+    end = pd.Timestamp(day_end(as_of)).value
+    # The same window whether the caller loaded exactly the day's events or a longer range.
+    start = pd.Timestamp(day_start(as_of - timedelta(days=EVENT_LOOKBACK_DAYS))).value
+    events = data.events
+    before = events["hours_before"].to_numpy(dtype=float)
+    after = events["hours_after"].to_numpy(dtype=float)
+    times = events["event_timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    codes = index.get_indexer(pd.Index(events["tutor_id"]))
+    with np.errstate(invalid="ignore"):
+        cut = (
+            (events["event_type"] == "availability_change").to_numpy()
+            & (codes >= 0)
+            & (times >= start)
+            & (times < end)
+            & (after > 0)
+            & (after < CUT_SHARE * before)
+        )
+    codes, age, ratio = codes[cut], (end - 1 - times[cut]) // DAY_NS, after[cut] / before[cut]
+    # The latest cut of each tutor: sort by tutor, then newest first, keep each run's first.
+    order = np.lexsort((age, codes))
+    codes, age, ratio = codes[order], age[order], ratio[order]
+    latest = np.unique(codes, return_index=True)[1]
+    days = np.full(len(index), np.nan)
+    share = np.full(len(index), np.nan)
+    days[codes[latest]] = age[latest]
+    share[codes[latest]] = ratio[latest]
+    return pd.DataFrame(
+        {"days_since_availability_cut": days, "availability_cut_ratio": share}, index=index
     )
 
 
