@@ -225,11 +225,17 @@ def _sqlite_bool(standard: Processor) -> Processor:
 
 
 def _json_null_shortcut(standard: Processor) -> Processor:
-    # Most rows have no extra fields: None is serialised once, not once per row.
+    # Most rows have no extra fields (None) and most events no metadata ({}): each is
+    # serialised once, not once per row.
     null = standard(None)
+    empty = standard({})
 
     def process(value: Any) -> Any:
-        return null if value is None else standard(value)
+        if value is None:
+            return null
+        if type(value) is dict and not value:
+            return empty
+        return standard(value)
 
     return process
 

@@ -327,7 +327,8 @@ class TutorEventIn(WireRecord):
     def _typed_metadata(self) -> TutorEventIn:
         schema = METADATA_SCHEMAS.get(self.event_type)
         if schema is not None:
-            self.metadata = schema.model_validate(self.metadata).model_dump(exclude_none=True)
+            typed = schema.model_validate(self.metadata).model_dump(exclude_none=True)
+            self.__dict__["metadata"] = typed  # see SessionIn: no pydantic __setattr__
         return self
 
 
