@@ -205,7 +205,7 @@ class PipelineWorker:
         finally:
             halt.set()
             if self._scheduler is not None:
-                # A job in progress finishes (SIGTERM) or, between its phases, writes nothing.
+                # SIGTERM: a job's running transaction finishes; its later write steps do not.
                 self._scheduler.join()
                 self._scheduler = None
             self.lock.release()
