@@ -10,6 +10,8 @@ Timed separately:
     python benchmarks/train.py                       # 1x: simulate, import, measure
     python benchmarks/train.py --db /path/to.db      # reuse an imported SQLite database
     python benchmarks/train.py --scales 1,10         # also 10x data (long)
+    python benchmarks/train.py --scales 10 --workdir /var/tmp/tp-train --build-only  # then
+    python benchmarks/train.py --scales 10 --workdir /var/tmp/tp-train               # measure
     python benchmarks/train.py --quick --out F.json  # 200 tutors, 300 sessions/day (smoke)
 """
 
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import time
@@ -68,9 +71,19 @@ def prepare(scale: int, workdir: Path, *, quick: bool = False) -> Engine:
             tutors=config.initial_tutors * scale,
             sessions_per_day=config.sessions_per_day * scale,
         )
-    out = workdir / f"sim-{scale}x"
+    name = f"bench-{scale}x{'-quick' if quick else ''}"
+    database = workdir / f"{name}.db"
+    ready = database.with_suffix(".ready")
+    if ready.is_file():  # built by an earlier run with the same --workdir
+        engine = make_engine(f"sqlite:///{database}")
+        upgrade(engine)
+        return engine
+    for leftover in workdir.glob(f"{name}.db*"):
+        leftover.unlink()  # a half-built database: start afresh
+    out = workdir / f"sim-{name}"
+    shutil.rmtree(out, ignore_errors=True)
     generate_dataset(config, days=90, out=out)
-    engine = make_engine(f"sqlite:///{workdir / f'bench-{scale}x.db'}")
+    engine = make_engine(f"sqlite:///{database}")
     upgrade(engine)
     with make_session_factory(engine)() as db:
         import_directory(
@@ -81,6 +94,8 @@ def prepare(scale: int, workdir: Path, *, quick: bool = False) -> Engine:
             checkpoint=db.commit,
         )
         db.commit()
+    shutil.rmtree(out, ignore_errors=True)
+    ready.touch()
     return engine
 
 
@@ -177,23 +192,39 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="200 tutors, 300/day, 1 config")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--workdir", type=Path,
+        help="keep the simulated databases here and reuse them in later runs (10x takes long "
+        "to build: build with --build-only while the machine is busy, measure when quiet)",
+    )  # fmt: skip
+    parser.add_argument("--build-only", action="store_true", help="with --workdir: no timing")
     args = parser.parse_args()
+    if args.build_only and args.workdir is None:
+        parser.error("--build-only needs --workdir")
     if args.quick:
         args.scales, args.max_configs = "1", 1
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         for scale in (int(s) for s in args.scales.split(",")):
             if args.db is not None and scale == 1:
                 engine = make_engine(f"sqlite:///{args.db}")
                 upgrade(engine)
             else:
-                engine = prepare(scale, Path(tmp), quick=args.quick)
+                engine = prepare(scale, workdir, quick=args.quick)
+            if args.build_only:
+                engine.dispose()
+                print(f"{scale}x database ready in {workdir}", flush=True)
+                continue
             run = {"scale": scale} | measure(
                 engine, max_configs=args.max_configs, threads=args.threads
             )
             engine.dispose()
             runs.append(run)
             print(json.dumps({k: v for k, v in run.items() if k != "report"}), flush=True)
+    if args.build_only:
+        return
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
