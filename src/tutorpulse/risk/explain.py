@@ -18,6 +18,7 @@ import pandas as pd
 from tutorpulse.risk.features import FEATURE_COMPONENTS, NOT_TUTOR_COMPONENTS
 from tutorpulse.risk.hazard import ChurnModel
 from tutorpulse.risk.rules import COMPONENT_WEIGHTS
+from tutorpulse.risk.treeshap import contributions as tree_contributions
 
 COMPONENTS = tuple(COMPONENT_WEIGHTS)
 TOP = 3
@@ -247,7 +248,9 @@ def explain(
     model: ChurnModel, rows: pd.DataFrame, *, horizon: int = 30, top: int = TOP
 ) -> dict[Any, dict[str, Any]]:
     """Per row (keyed by ``rows.index``): component totals, top components, top features."""
-    contributions = model.contributions(rows, horizon=horizon).to_numpy(dtype=float)
+    # The same values as ``model.contributions``, with a tree's walks shared between the
+    # intervals it cannot tell apart (issue 11).
+    contributions = tree_contributions(model, rows, horizon=horizon).to_numpy(dtype=float)
     groups = [FEATURE_COMPONENTS.get(f, "calendar") for f in model.features]
     one_hot = np.array([[g == c for c in COMPONENTS] for g in groups], dtype=float)
     grouped = contributions @ one_hot if len(groups) else np.zeros((len(rows), len(COMPONENTS)))
