@@ -72,6 +72,7 @@ def test_explanations_match_the_plain_path_row_for_row(
 ) -> None:
     rows, models = setting
     assert len(rows) >= treeshap.MIN_ROWS  # the whole frame takes the shared-walk path
+    assert len(rows) > treeshap.BLOCK_ROWS  # in several row blocks
     for model in models.values():
         whole = explain(model, rows)
         # Chunks below MIN_ROWS take ChurnModel.contributions as it is.
