@@ -380,6 +380,32 @@ class BacklogSampler:
         self.engine.dispose()
 
 
+def wait_settled(
+    url: str, worker: subprocess.Popen, worker_log: Path, *, timeout: float
+) -> dict[str, Any]:
+    """Wait until the pipeline worker has finished its start-up full recompute and drained
+    the dirty queue left by the bulk import, so that the steps measure the steady state
+    (at 10x both take minutes of CPU: measured inside the steps, they swamped every figure)."""
+    sampler = BacklogSampler(url)
+    started = time.monotonic()
+    first = sampler.depth()
+    depth = first
+    while time.monotonic() - started < timeout:
+        if worker.poll() is not None:
+            raise SystemExit(f"the pipeline worker died:\n{worker_log.read_text()[-3000:]}")
+        depth = sampler.depth()
+        if depth == 0 and "job full finished" in worker_log.read_text(errors="replace"):
+            sampler.engine.dispose()
+            seconds = round(time.monotonic() - started, 1)
+            print(f"worker settled after {seconds} s (dirty queue was {first})", flush=True)
+            return {"seconds": seconds, "dirty_at_start": first}
+        time.sleep(5)
+    sampler.engine.dispose()
+    raise SystemExit(
+        f"the pipeline worker did not settle within {timeout:.0f} s (dirty queue {depth})"
+    )
+
+
 def run_locust(
     *,
     port: int,
@@ -550,8 +576,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--saturation-users", type=int, default=60, help="users without think time")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="API processes")
     parser.add_argument(
-        "--compression", type=float, default=60.0,
-        help="ingest feed: simulated seconds per real second (60: an hour of traffic a minute)",
+        "--compression", type=float, default=1.0,
+        help="ingest feed: simulated seconds per real second (1, the default: the scale's own "
+        "rate, e.g. 30,000 sessions/day at 10x; 60: an hour of traffic a minute, a stress test)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--settle-timeout", type=float, default=1800.0,
+        help="seconds to wait for the worker's start-up recompute and backlog before the steps",
     )  # fmt: skip
     parser.add_argument(
         "--quick", action="store_true", help="150 tutors, 14 days, 5/20 users, 10 s"
@@ -719,6 +750,7 @@ def run_steps(
     ):
         wait_ready(port, app, app_log)
         time.sleep(2)  # every worker process past its start-up
+        result["warm_up"] = wait_settled(url, worker, worker_log, timeout=args.settle_timeout)
         baseline = run_locust(
             port=port, users=20, duration=max(5, args.duration // 2), classes=["BaselineUser"],
             csv_prefix=workdir / "baseline", env=locust_env,
