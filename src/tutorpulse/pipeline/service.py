@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from tutorpulse.events import service as events
@@ -208,6 +208,7 @@ def _write_population(
     if tutor_ids is None:
         record_tiers(db, tiers=tiers, as_of=as_of)
         flags["cleared"] += clear_flags_of_inactive(db, active_tutor_ids=set(computed), as_of=as_of)
+        refresh_planner_statistics(db)
     if prepared.counters is not None:
         concurrency.remark_fresher(db, seen=prepared.counters, now=now)
     events.emit(
@@ -246,6 +247,20 @@ def write_run(
 
 
 WriteStep = Callable[[Session], Any]
+# Tables that get a new day of rows from every full run, which the dashboard reads by day.
+DAY_TABLES = ("tutor_performance_metrics", "churn_predictions", "tutor_flags", "alerts")
+
+
+def refresh_planner_statistics(db: Session) -> None:
+    """PostgreSQL: ANALYZE the tables a full run has just added a day to.
+
+    Until autovacuum gets to them, the planner's statistics end the day before: it expects a
+    handful of rows for the new day instead of one per tutor and picks nested loops that
+    re-scan the day's predictions per tutor (the tutor list took 5.1 s at 10x, 0.34 s after
+    ANALYZE; the four tables take ~0.8 s to analyze at 10x).
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text(f"ANALYZE {', '.join(DAY_TABLES)}"))
 
 
 def write_steps(
