@@ -16,9 +16,11 @@ from tutorpulse.events import service as events
 from tutorpulse.events.models import DirtyTutor
 from tutorpulse.interventions.assignment import HoldoutPolicy
 from tutorpulse.interventions.engine import run_engine
+from tutorpulse.interventions.models import Alert
 from tutorpulse.metrics.compute import compute_metrics, satisfaction_breakdown
 from tutorpulse.metrics.data import LOOKBACK_DAYS, MarketData, day_end, load_market_data
 from tutorpulse.metrics.flags import evidence_sessions, pattern_flags, threshold_flags
+from tutorpulse.metrics.models import TutorFlag, TutorPerformanceMetric
 from tutorpulse.metrics.service import (
     clear_flags_of_inactive,
     record_tiers,
@@ -29,6 +31,7 @@ from tutorpulse.metrics.service import (
 from tutorpulse.metrics.tiers import TIERS, assign_tiers
 from tutorpulse.pipeline import concurrency
 from tutorpulse.risk.labels import current_churn
+from tutorpulse.risk.models import ChurnPrediction
 from tutorpulse.risk.rules import rule_scores
 from tutorpulse.risk.scoring import score_with_models
 from tutorpulse.risk.service import save_rule_scores
@@ -248,7 +251,9 @@ def write_run(
 
 WriteStep = Callable[[Session], Any]
 # Tables that get a new day of rows from every full run, which the dashboard reads by day.
-DAY_TABLES = ("tutor_performance_metrics", "churn_predictions", "tutor_flags", "alerts")
+DAY_TABLES = tuple(
+    model.__tablename__ for model in (TutorPerformanceMetric, ChurnPrediction, TutorFlag, Alert)
+)
 
 
 def refresh_planner_statistics(db: Session) -> None:
@@ -323,8 +328,6 @@ def run_pipeline(
 
 def _keep_stored_tiers(db: Session, tiers: pd.DataFrame, *, as_of: date) -> pd.DataFrame:
     """Percentile tiers need the whole population: a partial run keeps the last full run's."""
-    from tutorpulse.metrics.models import TutorPerformanceMetric
-
     stored = dict(
         db.execute(
             select(TutorPerformanceMetric.tutor_id, TutorPerformanceMetric.performance_tier)
