@@ -293,9 +293,9 @@ class Importer:
         # Full stored rows only where some record differs from them: a re-sent unchanged
         # record costs one hash comparison, a new one nothing beyond the id look-up.
         differing = {
-            c.row[id_field]
-            for c in candidates
-            if stored_hashes.get(c.row[id_field], c.row["content_hash"]) != c.row["content_hash"]
+            record_id
+            for record_id, row in zip(ids, rows, strict=True)
+            if stored_hashes.get(record_id, row["content_hash"]) != row["content_hash"]
         }
         existing = self._stored_rows(table, id_field, differing)
         inserts: dict[str, Candidate] = {}
